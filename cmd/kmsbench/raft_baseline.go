@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// countingFSM is the cheapest state machine possible, so the baseline
+// measures Raft and its log store only. It batches because Trent's FSM is
+// expected to.
+type countingFSM struct {
+	applied atomic.Uint64
+}
+
+func (f *countingFSM) Apply(*raft.Log) any {
+	f.applied.Add(1)
+	return nil
+}
+
+func (f *countingFSM) ApplyBatch(logs []*raft.Log) []any {
+	f.applied.Add(uint64(len(logs)))
+	return make([]any, len(logs))
+}
+
+func (f *countingFSM) Snapshot() (raft.FSMSnapshot, error) {
+	return countSnapshot(f.applied.Load()), nil
+}
+
+func (f *countingFSM) Restore(rc io.ReadCloser) error {
+	return rc.Close()
+}
+
+type countSnapshot uint64
+
+func (countSnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
+func (countSnapshot) Release()                             {}
+
+type raftNode struct {
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+	fsm       *countingFSM
+}
+
+// raftCluster is N voters in this process talking TCP over loopback, each
+// with its own bolt log in dir.
+type raftCluster struct {
+	nodes []*raftNode
+}
+
+// logCacheSize matches what hashicorp's own servers (Consul, Nomad, Vault)
+// put in front of their bolt log stores.
+const logCacheSize = 512
+
+func startRaftCluster(n int, dir string, logger hclog.Logger) (*raftCluster, error) {
+	c := &raftCluster{}
+	var servers []raft.Server
+	for i := range n {
+		node, err := startRaftNode(i, filepath.Join(dir, fmt.Sprintf("node%d", i+1)), logger)
+		if err != nil {
+			c.shutdown()
+			return nil, err
+		}
+		c.nodes = append(c.nodes, node)
+		servers = append(servers, raft.Server{
+			ID:      raft.ServerID(fmt.Sprintf("node%d", i+1)),
+			Address: node.transport.LocalAddr(),
+		})
+	}
+	for i, node := range c.nodes {
+		if err := node.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+			c.shutdown()
+			return nil, fmt.Errorf("bootstrapping node%d: %w", i+1, err)
+		}
+	}
+	return c, nil
+}
+
+func startRaftNode(i int, dir string, logger hclog.Logger) (*raftNode, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	node := &raftNode{fsm: &countingFSM{}}
+	var err error
+	node.store, err = raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
+	if err != nil {
+		return nil, err
+	}
+	logs, err := raft.NewLogCache(logCacheSize, node.store)
+	if err != nil {
+		node.store.Close()
+		return nil, err
+	}
+	snapshots, err := raft.NewFileSnapshotStoreWithLogger(dir, 1, logger)
+	if err != nil {
+		node.store.Close()
+		return nil, err
+	}
+	node.transport, err = raft.NewTCPTransportWithLogger("127.0.0.1:0", nil, 3, 10*time.Second, logger)
+	if err != nil {
+		node.store.Close()
+		return nil, err
+	}
+	conf := raft.DefaultConfig()
+	conf.LocalID = raft.ServerID(fmt.Sprintf("node%d", i+1))
+	conf.BatchApplyCh = true
+	conf.Logger = logger.Named(string(conf.LocalID))
+	node.raft, err = raft.NewRaft(conf, node.fsm, logs, node.store, snapshots, node.transport)
+	if err != nil {
+		node.transport.Close()
+		node.store.Close()
+		return nil, err
+	}
+	return node, nil
+}
+
+func (c *raftCluster) waitLeader(ctx context.Context) (*raft.Raft, error) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, n := range c.nodes {
+			if n.raft.State() == raft.Leader {
+				return n.raft, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.New("no leader elected")
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *raftCluster) shutdown() {
+	for _, n := range c.nodes {
+		if n.raft != nil {
+			n.raft.Shutdown().Error()
+		}
+		n.transport.Close()
+		n.store.Close()
+	}
+}
+
+func runRaftBaseline(ctx context.Context, cfg *raftBaselineConfig, stdout, stderr io.Writer) int {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "kmsbench raft-baseline: "+format+"\n", args...)
+	}
+	dir, err := os.MkdirTemp("", "kmsbench-raft-")
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+
+	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: stderr})
+	cluster, err := startRaftCluster(cfg.nodes, dir, logger)
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	defer cluster.shutdown()
+	electCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	leader, err := cluster.waitLeader(electCtx)
+	cancel()
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+
+	entry := make([]byte, cfg.size)
+	m := load{
+		concurrency: cfg.concurrency,
+		warmup:      cfg.warmup,
+		duration:    cfg.duration,
+		timeout:     cfg.timeout,
+		newWorker: func(int) request {
+			return func(ctx context.Context) error {
+				deadline, _ := ctx.Deadline()
+				return leader.Apply(entry, time.Until(deadline)).Error()
+			}
+		},
+	}.run(ctx)
+
+	r := result{label: cfg.label, op: "raft-apply", concurrency: cfg.concurrency, size: cfg.size, measurement: m}
+	if err := r.write(stdout, cfg.jsonOutput); err != nil {
+		logf("%v", err)
+		return 1
+	}
+	if m.ops == 0 {
+		logf("no apply succeeded")
+		return 1
+	}
+	return 0
+}

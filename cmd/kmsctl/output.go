@@ -1,0 +1,184 @@
+package main
+
+import "github.com/trent-kms/trent/transport/kmspb"
+
+// The types below are the JSON shapes the AWS CLI prints for each
+// operation: same field names, same order, same omissions (AWS leaves out
+// absent fields, hence omitempty where the API has "unset"). Binary fields
+// are []byte, which encoding/json writes as base64 as AWS CLI v2 does.
+// Dates are Unix seconds with fractions, the AWS CLI's default.
+//
+// List outputs carry NextMarker and Truncated only when one page was asked
+// for (--limit, --marker); see paginate.
+
+type keyMetadataJSON struct {
+	KeyID                       string   `json:"KeyId"`
+	Arn                         string   `json:"Arn"`
+	CreationDate                float64  `json:"CreationDate"`
+	Enabled                     bool     `json:"Enabled"`
+	Description                 string   `json:"Description"`
+	KeyUsage                    string   `json:"KeyUsage"`
+	KeyState                    string   `json:"KeyState"`
+	DeletionDate                float64  `json:"DeletionDate,omitempty"`
+	Origin                      string   `json:"Origin"`
+	KeyManager                  string   `json:"KeyManager"`
+	CustomerMasterKeySpec       string   `json:"CustomerMasterKeySpec"` // deprecated AWS name of KeySpec, kept for old scripts
+	KeySpec                     string   `json:"KeySpec"`
+	EncryptionAlgorithms        []string `json:"EncryptionAlgorithms,omitempty"`
+	MultiRegion                 bool     `json:"MultiRegion"`
+	PendingDeletionWindowInDays int32    `json:"PendingDeletionWindowInDays,omitempty"`
+	ProtectionLevel             string   `json:"ProtectionLevel"` // Trent: SOFTWARE or HSM
+	CurrentKeyMaterialID        string   `json:"CurrentKeyMaterialId,omitempty"`
+}
+
+func newKeyMetadata(m *kmspb.KeyMetadata) *keyMetadataJSON {
+	return &keyMetadataJSON{
+		KeyID:                       m.GetKeyId(),
+		Arn:                         m.GetArn(),
+		CreationDate:                m.GetCreationDate(),
+		Enabled:                     m.GetEnabled(),
+		Description:                 m.GetDescription(),
+		KeyUsage:                    m.GetKeyUsage(),
+		KeyState:                    m.GetKeyState(),
+		DeletionDate:                m.GetDeletionDate(),
+		Origin:                      m.GetOrigin(),
+		KeyManager:                  m.GetKeyManager(),
+		CustomerMasterKeySpec:       m.GetKeySpec(),
+		KeySpec:                     m.GetKeySpec(),
+		EncryptionAlgorithms:        m.GetEncryptionAlgorithms(),
+		MultiRegion:                 m.GetMultiRegion(),
+		PendingDeletionWindowInDays: m.GetPendingDeletionWindowInDays(),
+		ProtectionLevel:             m.GetProtectionLevel(),
+		CurrentKeyMaterialID:        m.GetCurrentKeyMaterialId(),
+	}
+}
+
+type keyMetadataOutput struct {
+	KeyMetadata *keyMetadataJSON `json:"KeyMetadata"`
+}
+
+// keyIDOutput is the answer of cancel-key-deletion and rotate-key-on-demand.
+type keyIDOutput struct {
+	KeyID string `json:"KeyId"`
+}
+
+type keyListEntryJSON struct {
+	KeyID  string `json:"KeyId"`
+	KeyArn string `json:"KeyArn"`
+}
+
+type listKeysOutput struct {
+	Keys       []keyListEntryJSON `json:"Keys"`
+	NextMarker string             `json:"NextMarker,omitempty"`
+	Truncated  *bool              `json:"Truncated,omitempty"`
+}
+
+type scheduleKeyDeletionOutput struct {
+	KeyID               string  `json:"KeyId"`
+	DeletionDate        float64 `json:"DeletionDate"`
+	KeyState            string  `json:"KeyState"`
+	PendingWindowInDays int32   `json:"PendingWindowInDays"`
+}
+
+type rotationStatusOutput struct {
+	KeyRotationEnabled        bool    `json:"KeyRotationEnabled"`
+	KeyID                     string  `json:"KeyId"`
+	RotationPeriodInDays      int32   `json:"RotationPeriodInDays,omitempty"`
+	NextRotationDate          float64 `json:"NextRotationDate,omitempty"`
+	OnDemandRotationStartDate float64 `json:"OnDemandRotationStartDate,omitempty"`
+}
+
+type rotationJSON struct {
+	KeyID         string  `json:"KeyId"`
+	KeyMaterialID string  `json:"KeyMaterialId"`
+	RotationDate  float64 `json:"RotationDate"`
+	RotationType  string  `json:"RotationType"`
+}
+
+type listKeyRotationsOutput struct {
+	Rotations  []rotationJSON `json:"Rotations"`
+	NextMarker string         `json:"NextMarker,omitempty"`
+	Truncated  *bool          `json:"Truncated,omitempty"`
+}
+
+type aliasJSON struct {
+	AliasName       string  `json:"AliasName"`
+	AliasArn        string  `json:"AliasArn"`
+	TargetKeyID     string  `json:"TargetKeyId,omitempty"`
+	CreationDate    float64 `json:"CreationDate,omitempty"`
+	LastUpdatedDate float64 `json:"LastUpdatedDate,omitempty"`
+}
+
+type listAliasesOutput struct {
+	Aliases    []aliasJSON `json:"Aliases"`
+	NextMarker string      `json:"NextMarker,omitempty"`
+	Truncated  *bool       `json:"Truncated,omitempty"`
+}
+
+type tagJSON struct {
+	TagKey   string `json:"TagKey"`
+	TagValue string `json:"TagValue"`
+}
+
+type listResourceTagsOutput struct {
+	Tags       []tagJSON `json:"Tags"`
+	NextMarker string    `json:"NextMarker,omitempty"`
+	Truncated  *bool     `json:"Truncated,omitempty"`
+}
+
+type encryptOutput struct {
+	CiphertextBlob      []byte `json:"CiphertextBlob"`
+	KeyID               string `json:"KeyId"`
+	EncryptionAlgorithm string `json:"EncryptionAlgorithm"`
+}
+
+type decryptOutput struct {
+	KeyID               string `json:"KeyId"`
+	Plaintext           []byte `json:"Plaintext"`
+	EncryptionAlgorithm string `json:"EncryptionAlgorithm"`
+	KeyMaterialID       string `json:"KeyMaterialId,omitempty"`
+}
+
+type reEncryptOutput struct {
+	CiphertextBlob                 []byte `json:"CiphertextBlob"`
+	SourceKeyID                    string `json:"SourceKeyId"`
+	KeyID                          string `json:"KeyId"`
+	SourceEncryptionAlgorithm      string `json:"SourceEncryptionAlgorithm"`
+	DestinationEncryptionAlgorithm string `json:"DestinationEncryptionAlgorithm"`
+}
+
+type generateDataKeyOutput struct {
+	CiphertextBlob []byte `json:"CiphertextBlob"`
+	Plaintext      []byte `json:"Plaintext"`
+	KeyID          string `json:"KeyId"`
+}
+
+type generateDataKeyWithoutPlaintextOutput struct {
+	CiphertextBlob []byte `json:"CiphertextBlob"`
+	KeyID          string `json:"KeyId"`
+}
+
+type generateRandomOutput struct {
+	Plaintext []byte `json:"Plaintext"`
+}
+
+// Cluster output has no AWS counterpart; it uses the same naming style so
+// --query reads alike (NodeId, Nodes[].GrpcAddress).
+
+type nodeStatusJSON struct {
+	NodeID      string `json:"NodeId"`
+	RaftAddress string `json:"RaftAddress"`
+	GrpcAddress string `json:"GrpcAddress"`
+	Suffrage    string `json:"Suffrage"`
+	Leader      bool   `json:"Leader"`
+}
+
+type clusterStatusOutput struct {
+	Region       string           `json:"Region"`
+	NodeID       string           `json:"NodeId"`
+	LeaderID     string           `json:"LeaderId"`
+	AppliedIndex uint64           `json:"AppliedIndex"`
+	CommitIndex  uint64           `json:"CommitIndex"`
+	HSM          string           `json:"HSM"`
+	Nodes        []nodeStatusJSON `json:"Nodes"`
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/trent-kms/trent/node"
+)
+
+type options struct {
+	node         node.Config
+	dev          bool
+	logLevel     slog.Level
+	startTimeout time.Duration
+	pprofAddr    string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	c := &o.node
+	fs := flag.NewFlagSet("kmsd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.DataDir, "data-dir", "./trent-data", "data directory (Raft log, snapshots, software HSM store)")
+	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: generated on first start and kept in the data dir)")
+	fs.StringVar(&c.Region, "region", "local", "region name, used when bootstrapping a new region")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:7420", "gRPC listen address (port 0 picks a free port and keeps it across restarts)")
+	fs.StringVar(&c.RaftAddr, "raft-addr", "127.0.0.1:7421", "Raft listen address (port 0 picks a free port and keeps it across restarts)")
+	fs.BoolVar(&c.Bootstrap, "bootstrap", false, "start a new region with this node as its first voter (ignored once the data dir has state)")
+	fs.StringVar(&c.Join, "join", "", "gRPC address of any member of the region to join (ignored once the data dir has state)")
+	fs.StringVar(&c.JoinSecretFile, "join-secret-file", "", "file with the region's join secret (bootstrap creates it if missing; default DATA_DIR/join-secret)")
+	fs.StringVar(&c.HSM, "hsm", node.HSMSoft, "HSM backend: soft (built-in software HSM) or pkcs11")
+	fs.StringVar(&c.UnsealSecretFile, "unseal-secret-file", "", "unseal secret of the software HSM (default DATA_DIR/unseal-secret, created on first start)")
+	fs.StringVar(&c.PKCS11Library, "pkcs11-lib", "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module path")
+	fs.StringVar(&c.PKCS11Label, "pkcs11-token-label", "", "PKCS#11 token label")
+	fs.StringVar(&c.PKCS11PINFile, "pkcs11-pin-file", "", "file holding the PKCS#11 user PIN")
+	fs.BoolVar(&o.dev, "dev", false, "development mode: software HSM, bootstrap a single-node region if the data dir is empty")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&o.startTimeout, "start-timeout", 60*time.Second, "how long to wait for the node to form or join its region")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	fail := func(err error) (options, error) {
+		fmt.Fprintln(stderr, "kmsd:", err)
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fail(fmt.Errorf("-log-level: %w", err))
+	}
+	if o.dev {
+		if c.HSM != node.HSMSoft {
+			return fail(errors.New("-dev uses the software HSM; drop -hsm"))
+		}
+		if c.Join == "" {
+			c.Bootstrap = true
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return fail(err)
+	}
+	return o, nil
+}

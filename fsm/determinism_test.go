@@ -1,0 +1,215 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+
+	"google.golang.org/protobuf/proto"
+	"testing"
+
+	"github.com/trent-kms/trent/fsm/fsmpb"
+)
+
+// commandGen produces a random but seeded mix of every command over small
+// pools of ids, so that commands collide: most succeed, many are rejected
+// (wrong state, unknown id, bad argument), and time moves far enough for
+// deletions and automatic rotations to come due.
+type commandGen struct {
+	rng      *rand.Rand
+	now      int64
+	versions uint64
+}
+
+func newCommandGen(seed uint64) *commandGen {
+	return &commandGen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: t0}
+}
+
+func (g *commandGen) pick(options ...string) string { return options[g.rng.IntN(len(options))] }
+func (g *commandGen) chance(percent int) bool       { return g.rng.IntN(100) < percent }
+
+func (g *commandGen) keyID() string { return fmt.Sprintf("key-%02d", g.rng.IntN(12)) }
+func (g *commandGen) aliasName() string {
+	if g.chance(5) {
+		return g.pick("alias/aws/x", "no-prefix", "alias/", "alias/bad name")
+	}
+	return fmt.Sprintf("alias/a%d", g.rng.IntN(8))
+}
+func (g *commandGen) domainKeyID() string { return fmt.Sprintf("dk-%d", g.rng.IntN(4)) }
+func (g *commandGen) nodeID() string {
+	if g.chance(3) {
+		return ""
+	}
+	return fmt.Sprintf("node-%d", g.rng.IntN(5))
+}
+
+func (g *commandGen) version(rotationType string) *fsmpb.KeyVersion {
+	g.versions++
+	id := make([]byte, versionIDLen)
+	binary.BigEndian.PutUint64(id[8:], g.versions)
+	switch {
+	case g.chance(3):
+		id = id[:8]
+	case g.chance(3):
+		binary.BigEndian.PutUint64(id[8:], 1+g.rng.Uint64N(g.versions)) // maybe one the key has
+	}
+	token := make([]byte, 40)
+	for i := range token {
+		token[i] = byte(g.rng.Uint32())
+	}
+	return &fsmpb.KeyVersion{VersionId: id, KeyToken: token, DomainKeyId: g.domainKeyID(), RotationType: rotationType}
+}
+
+func (g *commandGen) tags() map[string]string {
+	tags := map[string]string{}
+	for range g.rng.IntN(30) {
+		tags[fmt.Sprintf("t%02d", g.rng.IntN(60))] = g.pick("", "a", "b")
+	}
+	return tags
+}
+
+func (g *commandGen) next() *fsmpb.Command {
+	switch {
+	case g.chance(5):
+		g.now += g.rng.Int64N(200 * day)
+	default:
+		g.now += g.rng.Int64N(2 * day)
+	}
+	at := g.now
+	if g.chance(1) {
+		at = 0
+	}
+	days := func(lo, hi int32) int32 { return lo - 2 + g.rng.Int32N(hi-lo+5) } // a few out of range
+	var op proto.Message
+	switch g.rng.IntN(18) {
+	case 0, 1:
+		k := newKey(g.keyID())
+		k.Description = g.pick("", "payments", "db")
+		k.KeySpec = g.pick("SYMMETRIC_DEFAULT", "SYMMETRIC_DEFAULT", "HMAC_256", "RSA_2048")
+		k.Versions = []*fsmpb.KeyVersion{g.version("")}
+		if g.chance(20) {
+			k.Tags = g.tags()
+		}
+		op = &fsmpb.CreateKey{Key: k}
+	case 2:
+		op = &fsmpb.UpdateKeyDescription{KeyId: g.keyID(), Description: g.pick("x", "y", "")}
+	case 3:
+		op = &fsmpb.SetKeyEnabled{KeyId: g.keyID(), Enabled: g.chance(50)}
+	case 4:
+		op = &fsmpb.ScheduleKeyDeletion{KeyId: g.keyID(), PendingWindowDays: days(7, 30)}
+	case 5:
+		op = &fsmpb.CancelKeyDeletion{KeyId: g.keyID()}
+	case 6:
+		op = &fsmpb.DeleteKey{KeyId: g.keyID()}
+	case 7:
+		op = &fsmpb.SetKeyRotation{KeyId: g.keyID(), Enabled: g.chance(70), RotationPeriodDays: days(90, 100)}
+	case 8:
+		op = &fsmpb.RotateKey{KeyId: g.keyID(), Version: g.version(g.pick(RotationAutomatic, RotationOnDemand, RotationAutomatic, RotationOnDemand, "SOMETIMES"))}
+	case 9:
+		op = &fsmpb.CreateAlias{AliasName: g.aliasName(), TargetKeyId: g.keyID()}
+	case 10:
+		op = &fsmpb.UpdateAlias{AliasName: g.aliasName(), TargetKeyId: g.keyID()}
+	case 11:
+		op = &fsmpb.DeleteAlias{AliasName: g.aliasName()}
+	case 12:
+		op = &fsmpb.TagResource{KeyId: g.keyID(), Tags: g.tags()}
+	case 13:
+		op = &fsmpb.UntagResource{KeyId: g.keyID(), TagKeys: []string{fmt.Sprintf("t%02d", g.rng.IntN(60)), "absent"}}
+	case 14:
+		op = &fsmpb.InitRegion{Name: "eu-1", DomainKey: &fsmpb.DomainKey{Id: g.domainKeyID()}, Node: &fsmpb.Node{Id: g.nodeID()}}
+	case 15:
+		op = &fsmpb.AddDomainKey{DomainKey: &fsmpb.DomainKey{Id: g.domainKeyID()}, MakeActive: g.chance(50)}
+	case 16:
+		op = &fsmpb.RegisterNode{Node: &fsmpb.Node{Id: g.nodeID(), RaftAddr: g.pick("a:1", "b:2")}}
+	case 17:
+		if g.chance(10) {
+			return &fsmpb.Command{TimeUnixNano: at} // no operation
+		}
+		op = &fsmpb.DeregisterNode{Id: g.nodeID()}
+	}
+	cmd := wrap(at, op)
+	cmd.Principal = g.pick("", "app", "admin")
+	return cmd
+}
+
+// entries returns n encoded commands, the region initialised first so most
+// key commands can succeed.
+func (g *commandGen) entries(t testing.TB, n int) [][]byte {
+	t.Helper()
+	out := make([][]byte, 0, n)
+	first := wrap(g.now, &fsmpb.InitRegion{Name: "eu-1", DomainKey: &fsmpb.DomainKey{Id: "dk-0"}, Node: &fsmpb.Node{Id: "node-0"}})
+	for cmd := first; len(out) < n; cmd = g.next() {
+		data, err := Encode(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, data)
+	}
+	return out
+}
+
+func TestApplyIsDeterministic(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			entries := newCommandGen(seed).entries(t, 1500)
+			a, b := New(Config{}), New(Config{})
+			outcomes := map[string]map[string]int{} // op → "ok" or kind → count
+			for i, data := range entries {
+				index := uint64(i + 1)
+				ra, rb := a.Apply(index, data).(*Result), b.Apply(index, data).(*Result)
+				if fmt.Sprint(ra.Err) != fmt.Sprint(rb.Err) {
+					t.Fatalf("entry %d: results differ: %v / %v", index, ra.Err, rb.Err)
+				}
+				op := opName(t, data)
+				if outcomes[op] == nil {
+					outcomes[op] = map[string]int{}
+				}
+				outcome := "ok"
+				if ra.Err != nil {
+					outcome = RejectKindName(ra.Err)
+				}
+				outcomes[op][outcome]++
+			}
+			checkInvariants(t, a)
+
+			snapA, snapB := snapshotBytes(t, a), snapshotBytes(t, b)
+			if !bytes.Equal(snapA, snapB) {
+				t.Fatal("two FSMs fed the same entries have different snapshots")
+			}
+			c := New(Config{})
+			if err := c.Restore(bytes.NewReader(snapA)); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(snapA, snapshotBytes(t, c)) {
+				t.Fatal("restored FSM writes a different snapshot")
+			}
+
+			// The mix must exercise both outcomes of the commands that have them.
+			for op, byOutcome := range outcomes {
+				if byOutcome["ok"] == 0 && op != "InitRegion" && op != "none" {
+					t.Errorf("%s never succeeded: %v", op, byOutcome)
+				}
+				if len(byOutcome) < 2 && op != "InitRegion" && op != "none" {
+					t.Errorf("%s never rejected: %v", op, byOutcome)
+				}
+			}
+			if testing.Verbose() {
+				t.Logf("outcomes: %v; %d keys", outcomes, len(must(a.ListKeys("", 0))))
+			}
+		})
+	}
+}
+
+func must[T any](v T, _ bool) T { return v }
+
+func opName(t testing.TB, data []byte) string {
+	cmd := new(fsmpb.Command)
+	if err := proto.Unmarshal(data, cmd); err != nil {
+		t.Fatal(err)
+	}
+	if cmd.Op == nil {
+		return "none"
+	}
+	return string(cmd.ProtoReflect().WhichOneof(cmd.ProtoReflect().Descriptor().Oneofs().ByName("op")).Message().Name())
+}

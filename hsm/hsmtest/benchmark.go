@@ -1,0 +1,52 @@
+package hsmtest
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+
+	"github.com/trent-kms/trent/hsm"
+)
+
+// RunBenchmarks measures the per-request HSM operations on b.
+func RunBenchmarks(bm *testing.B, b hsm.Backend) {
+	ctx := context.Background()
+	dk := uniqueID("bench")
+	if err := b.CreateDomainKey(ctx, dk); err != nil {
+		bm.Fatal(err)
+	}
+	token, err := b.GenerateKeyToken(ctx, dk)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	salt, nonce := make([]byte, hsm.SaltSize), make([]byte, hsm.NonceSize)
+	plaintext := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	sealed, err := b.Seal(ctx, dk, token, salt, nonce, plaintext, nil)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	run := func(name string, op func() error) {
+		bm.Run(name, func(bm *testing.B) {
+			for bm.Loop() {
+				if err := op(); err != nil {
+					bm.Fatal(err)
+				}
+			}
+		})
+	}
+	run("GenerateKeyToken", func() error { _, err := b.GenerateKeyToken(ctx, dk); return err })
+	run("UnwrapKeyToken", func() error { _, err := b.UnwrapKeyToken(ctx, dk, token); return err })
+	run("Seal32", func() error { _, err := b.Seal(ctx, dk, token, salt, nonce, plaintext, nil); return err })
+	run("Open32", func() error { _, err := b.Open(ctx, dk, token, salt, nonce, sealed, nil); return err })
+	bm.Run("Seal32Parallel", func(bm *testing.B) {
+		bm.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := b.Seal(ctx, dk, token, salt, nonce, plaintext, nil); err != nil {
+					bm.Error(err)
+					return
+				}
+			}
+		})
+	})
+}

@@ -1,0 +1,94 @@
+// Package node composes one Trent node: it opens the HSM, builds the state
+// machine, starts the Raft member and the gRPC server, and forms, joins or
+// rejoins the region. cmd/kmsd is a thin flag parser around it; tests and
+// tools start nodes in-process through the same code.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+)
+
+// HSM backend kinds.
+const (
+	HSMSoft   = "soft"
+	HSMPKCS11 = "pkcs11"
+)
+
+// Config describes one node. Zero values take the defaults kmsd documents.
+type Config struct {
+	DataDir  string
+	NodeID   string // default: generated on first start, kept in DataDir
+	Region   string // used when bootstrapping
+	GRPCAddr string // port 0 picks a free port, kept across restarts
+	RaftAddr string // likewise
+
+	Bootstrap      bool   // start a new region (ignored once DataDir has state)
+	Join           string // gRPC address of a member to join (likewise)
+	JoinSecretFile string // default DataDir/join-secret
+
+	HSM              string // HSMSoft or HSMPKCS11
+	UnsealSecretFile string // soft HSM; default DataDir/unseal-secret
+	PKCS11Library    string
+	PKCS11Label      string
+	PKCS11PINFile    string
+
+	Logger *slog.Logger
+
+	// Timing; zero takes production defaults. Tests shorten them.
+	RaftHeartbeatTimeout time.Duration
+	RaftElectionTimeout  time.Duration
+	SnapshotThreshold    uint64
+	TrailingLogs         uint64
+	LeaderTick           time.Duration
+	// Now is the clock commands are stamped with; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate applies defaults that depend on other fields and refuses
+// contradictory settings, naming the setting at fault.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data dir must not be empty")
+	}
+	if c.Bootstrap && c.Join != "" {
+		return errors.New("bootstrap and join exclude each other")
+	}
+	if c.Region == "" {
+		c.Region = "local"
+	}
+	if c.HSM == "" {
+		c.HSM = HSMSoft
+	}
+	switch c.HSM {
+	case HSMSoft:
+	case HSMPKCS11:
+		if c.PKCS11Label == "" || c.PKCS11PINFile == "" {
+			return errors.New("the pkcs11 HSM needs a token label and a PIN file")
+		}
+		if c.PKCS11Library == "" {
+			c.PKCS11Library = "/usr/lib/softhsm/libsofthsm2.so"
+		}
+	default:
+		return fmt.Errorf("hsm %q: must be %s or %s", c.HSM, HSMSoft, HSMPKCS11)
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = "127.0.0.1:0"
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = "127.0.0.1:0"
+	}
+	if c.JoinSecretFile == "" {
+		c.JoinSecretFile = filepath.Join(c.DataDir, "join-secret")
+	}
+	if c.UnsealSecretFile == "" {
+		c.UnsealSecretFile = filepath.Join(c.DataDir, "unseal-secret")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

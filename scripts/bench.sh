@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Measures Trent against baselines taken on the same machine in the same run,
+# and prints the ratios the project targets plus a markdown table for
+# BENCHMARKS.md. Absolute rates drift between runs and machines; the ratios
+# are what to compare.
+#
+#   scripts/bench.sh
+#
+# Environment:
+#   BENCH_DURATION      measured time of each benchmark (default 10s)
+#   BENCH_WARMUP        unmeasured time before each (default 2s)
+#   BENCH_CONCURRENCY   concurrency of the main benchmarks (default 64)
+#   BENCH_HSM           soft|softhsm, the cluster's HSM (default soft)
+#   BENCH_SKIP_CLUSTER  1 to measure the baselines only
+#   KMSD                a prebuilt kmsd to use instead of building one
+#
+# Exits 1 if a benchmark could not run; a missed target is reported, not
+# failed on, since a shared machine's noise can miss one.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+duration=${BENCH_DURATION:-10s}
+warmup=${BENCH_WARMUP:-2s}
+concurrency=${BENCH_CONCURRENCY:-64}
+hsm=${BENCH_HSM:-soft}
+skip_cluster=${BENCH_SKIP_CLUSTER:-0}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/trent-bench.XXXXXX")
+baseline_pid=
+cluster_dir=
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+	if [[ -n $baseline_pid ]]; then
+		kill "$baseline_pid" 2>/dev/null || true
+		wait "$baseline_pid" 2>/dev/null || true
+	fi
+	if [[ -n $cluster_dir ]]; then
+		scripts/dev-cluster.sh down "$cluster_dir" || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+# Bash skips the EXIT trap when a signal kills it; exiting runs it.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say() { echo "bench: $*" >&2; }
+
+say "building into $work/bin"
+go build -o "$work/bin/kmsbench" ./cmd/kmsbench
+kmsbench=$work/bin/kmsbench
+kmsd=${KMSD:-}
+if [[ $skip_cluster != 1 && -z $kmsd ]]; then
+	if ! go build -o "$work/bin/kmsd" ./cmd/kmsd; then
+		say "kmsd does not build; BENCH_SKIP_CLUSTER=1 measures the baselines alone"
+		exit 1
+	fi
+	kmsd=$work/bin/kmsd
+fi
+
+# json_field FILE NAME prints a number field of kmsbench's flat JSON result,
+# json_string FILE NAME a string field, escapes left as they are. A NAME
+# inside a JSON string has its quotes escaped, so '"NAME":' only matches the
+# field.
+json_field() {
+	sed -n 's/.*"'"$2"'":\([-0-9.eE+]*\).*/\1/p' "$1"
+}
+json_string() {
+	sed -n 's/.*"'"$2"'":"\(\([^"\\]\|\\.\)*\)".*/\1/p' "$1"
+}
+
+failed=0
+declare -a rows=()
+
+# measure NAME TITLE KMSBENCH_ARGS... runs one benchmark into $work/NAME.json
+# and adds a table row; a run that fails is reported and the others go on.
+measure() {
+	local name=$1 title=$2
+	shift 2
+	say "measuring $title"
+	if ! "$@" -json -label "$name" -duration "$duration" -warmup "$warmup" >"$work/$name.json"; then
+		say "$title: failed"
+		failed=1
+	fi
+	if [[ ! -s $work/$name.json ]]; then
+		rows+=("| $title | | | | | failed |")
+		return
+	fi
+	local f=$work/$name.json
+	printf '%-34s rate=%s/s p50=%sms p99=%sms errors=%s\n' "$title" \
+		"$(num 1 "$(json_field "$f" rate)")" "$(num 3 "$(json_field "$f" p50_ms)")" \
+		"$(num 3 "$(json_field "$f" p99_ms)")" "$(json_field "$f" errors)"
+	local first_error
+	first_error=$(json_string "$f" first_error)
+	if [[ -n $first_error ]]; then
+		echo "    first error: $first_error"
+	fi
+	rows+=("| $title | $(json_field "$f" concurrency) | $(num 0 "$(json_field "$f" rate)") | $(num 3 "$(json_field "$f" p50_ms)") | $(num 3 "$(json_field "$f" p99_ms)") | $(json_field "$f" errors) |")
+}
+
+num() { awk -v d="$1" -v v="$2" 'BEGIN { if (v == "") print "-"; else printf "%.*f\n", d, v }'; }
+
+declare -a ratio_rows=()
+
+# ratio TITLE NAME_A FIELD_A NAME_B FIELD_B OP TARGET checks A/B OP TARGET,
+# OP being >= or <=.
+ratio() {
+	local title=$1 a b value verdict
+	a=$(json_field "$work/$2.json" "$3" 2>/dev/null || true)
+	b=$(json_field "$work/$4.json" "$5" 2>/dev/null || true)
+	local op=$6 target=$7
+	value=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }')
+	if [[ $value == n/a ]]; then
+		verdict=n/a
+	else
+		verdict=$(awk -v v="$value" -v t="$target" -v op="$op" \
+			'BEGIN { ok = (op == ">=") ? (v >= t) : (v <= t); print ok ? "PASS" : "MISS" }')
+	fi
+	printf '%-44s %5s  (target %s %s)  %s\n' "$title" "$value" "$op" "$target" "$verdict"
+	ratio_rows+=("| $title | $value | $op $target | $verdict |")
+}
+
+# Both baselines run alone on the machine, before any kmsd starts.
+"$kmsbench" baseline-server -addr 127.0.0.1:0 >"$work/baseline-server.log" 2>&1 &
+baseline_pid=$!
+deadline=$((SECONDS + 10))
+until bare_addr=$(sed -n 's/^ready grpc=//p' "$work/baseline-server.log") && [[ -n $bare_addr ]]; do
+	if ! kill -0 "$baseline_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+		say "baseline server did not start:"
+		cat "$work/baseline-server.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+# The baseline server has no CreateKey: name a key so kmsbench makes none.
+measure bare-c64 "bare gRPC Encrypt c=$concurrency" "$kmsbench" -endpoints "$bare_addr" -key-id baseline \
+	-op encrypt -size 32 -concurrency "$concurrency"
+measure bare-c1 "bare gRPC Encrypt c=1" "$kmsbench" -endpoints "$bare_addr" -key-id baseline \
+	-op encrypt -size 32 -concurrency 1
+kill "$baseline_pid"
+wait "$baseline_pid" || true
+baseline_pid=
+
+measure raft "raft apply 3 nodes 256 B c=$concurrency" "$kmsbench" raft-baseline -nodes 3 \
+	-concurrency "$concurrency" -size 256
+
+if [[ $skip_cluster == 1 ]]; then
+	say "BENCH_SKIP_CLUSTER=1: not measuring Trent"
+else
+	cluster_dir=$work/cluster
+	say "starting a 3-node region (hsm $hsm)"
+	if ! endpoints=$(KMSD=$kmsd KMSBENCH=$kmsbench scripts/dev-cluster.sh up "$cluster_dir" --hsm "$hsm" --nodes 3); then
+		say "the dev cluster did not come up"
+		exit 1
+	fi
+	endpoints=$(paste -sd, <<<"$endpoints")
+	measure encrypt "Trent Encrypt 32 B c=$concurrency" "$kmsbench" -endpoints "$endpoints" \
+		-op encrypt -size 32 -concurrency "$concurrency"
+	measure create-key "Trent CreateKey c=$concurrency" "$kmsbench" -endpoints "$endpoints" \
+		-op create-key -concurrency "$concurrency"
+fi
+
+echo
+ratio "Encrypt rate / bare gRPC rate" encrypt rate bare-c64 rate ">=" 0.60
+ratio "Encrypt p99 / bare gRPC p99" encrypt p99_ms bare-c64 p99_ms "<=" 2.0
+ratio "CreateKey rate / raft apply rate" create-key rate raft rate ">=" 0.50
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1)
+commit=$(git rev-parse --short HEAD 2>/dev/null || true)
+cat <<EOF
+
+### $(date -u +%Y-%m-%d) — $(nproc) cores${cpu:+, $cpu}, $(go env GOVERSION)${commit:+, commit $commit}
+
+Each benchmark ran ${duration} after ${warmup} of warmup; client and servers share the machine.
+Rates count successful requests; latencies are per request.
+
+| benchmark | concurrency | ops/s | p50 ms | p99 ms | errors |
+|---|---:|---:|---:|---:|---:|
+$(printf '%s\n' "${rows[@]}")
+
+| ratio | value | target | result |
+|---|---:|---|---|
+$(printf '%s\n' "${ratio_rows[@]}")
+EOF
+exit "$failed"

@@ -1,0 +1,132 @@
+package transport
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/trent-kms/trent/cluster"
+	"github.com/trent-kms/trent/fsm/fsmpb"
+	"github.com/trent-kms/trent/transport/internalpb"
+)
+
+// internalService answers other nodes of the region. Its error statuses are
+// part of the forwarding protocol (see forwardError): FailedPrecondition
+// means "not applied, ask the leader again".
+type internalService struct {
+	internalpb.UnimplementedInternalServer
+	s *Server
+}
+
+func (in *internalService) Apply(ctx context.Context, req *internalpb.ApplyRequest) (*internalpb.ApplyResponse, error) {
+	if !in.s.raft.IsLeader() {
+		return nil, status.Error(codes.FailedPrecondition, "not the leader")
+	}
+	res, err := in.s.applyLocal(ctx, req.GetCommand())
+	if err != nil {
+		if errors.Is(err, errRetryable) {
+			return nil, status.Error(codes.FailedPrecondition, err.Error())
+		}
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	resp, err := encodeApplyResponse(res)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return resp, nil
+}
+
+func (in *internalService) ReadIndex(ctx context.Context, _ *internalpb.ReadIndexRequest) (*internalpb.ReadIndexResponse, error) {
+	idx, err := in.s.raft.LeaderReadIndex(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &internalpb.ReadIndexResponse{Index: idx}, nil
+}
+
+func (in *internalService) NodeInfo(context.Context, *internalpb.NodeInfoRequest) (*internalpb.NodeInfoResponse, error) {
+	return &internalpb.NodeInfoResponse{
+		NodeId:       in.s.cfg.NodeID,
+		AppliedIndex: in.s.fsm.AppliedIndex(),
+		Hsm:          in.s.hsm.Kind(),
+	}, nil
+}
+
+// Join admits a node to the region. Any member can be asked; a follower
+// passes the request to the leader, which checks the join secret, records
+// the node's addresses, adds it to Raft and wraps the region's domain keys to
+// the joiner's HSM transport key.
+func (in *internalService) Join(ctx context.Context, req *internalpb.JoinRequest) (*internalpb.JoinResponse, error) {
+	s := in.s
+	if !s.joinSecretMatches(req.GetJoinSecret()) {
+		s.log.Warn("join refused: wrong join secret", "node", req.GetNodeId(), "raft_addr", req.GetRaftAddr())
+		return nil, status.Error(codes.PermissionDenied, "AccessDeniedException: join secret does not match this region's")
+	}
+	if err := validateJoin(req); err != nil {
+		return nil, statusFor(err)
+	}
+	if !s.raft.IsLeader() {
+		return in.forwardJoin(ctx, req)
+	}
+	wrapped := make([]*internalpb.WrappedDomainKey, 0, len(s.fsm.DomainKeys()))
+	for _, dk := range s.fsm.DomainKeys() {
+		blob, err := s.hsm.ExportDomainKey(ctx, dk.GetId(), req.GetTransportPublicKey())
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "ValidationException: TransportPublicKey: cannot wrap domain key %s to it: %v", dk.GetId(), err)
+		}
+		wrapped = append(wrapped, &internalpb.WrappedDomainKey{Id: dk.GetId(), Wrapped: blob})
+	}
+	node := &fsmpb.Node{Id: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), GrpcAddr: req.GetGrpcAddr()}
+	if _, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_RegisterNode{RegisterNode: &fsmpb.RegisterNode{Node: node}}}); err != nil {
+		return nil, statusFor(err)
+	}
+	if err := s.raft.AddVoter(ctx, req.GetNodeId(), req.GetRaftAddr()); err != nil {
+		return nil, statusFor(fmt.Errorf("%w: add voter %s: %v", ErrNotServing, req.GetNodeId(), err))
+	}
+	s.log.Info("node joined", "node", req.GetNodeId(), "raft_addr", req.GetRaftAddr(), "grpc_addr", req.GetGrpcAddr())
+	return &internalpb.JoinResponse{Region: s.region(), DomainKeys: wrapped}, nil
+}
+
+func (in *internalService) forwardJoin(ctx context.Context, req *internalpb.JoinRequest) (*internalpb.JoinResponse, error) {
+	leaderID, err := in.s.raft.WaitForLeader(ctx)
+	if err != nil {
+		return nil, statusFor(fmt.Errorf("%w: %v", cluster.ErrNoLeader, err))
+	}
+	node, ok := in.s.fsm.Node(leaderID)
+	if !ok {
+		return nil, status.Errorf(codes.Unavailable, "KMSInternalException: leader %s has no known address yet", leaderID)
+	}
+	client, err := in.s.peers.internal(node.GetGrpcAddr())
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return client.Join(ctx, req)
+}
+
+func (s *Server) joinSecretMatches(given []byte) bool {
+	if len(s.cfg.JoinSecret) == 0 || len(given) == 0 {
+		return false
+	}
+	want := sha256.Sum256(s.cfg.JoinSecret)
+	got := sha256.Sum256(given)
+	return subtle.ConstantTimeCompare(want[:], got[:]) == 1
+}
+
+func validateJoin(req *internalpb.JoinRequest) error {
+	switch {
+	case req.GetNodeId() == "":
+		return invalid("NodeId", "is required")
+	case req.GetRaftAddr() == "":
+		return invalid("RaftAddr", "is required")
+	case req.GetGrpcAddr() == "":
+		return invalid("GrpcAddr", "is required")
+	case len(req.GetTransportPublicKey()) == 0:
+		return invalid("TransportPublicKey", "is required")
+	}
+	return nil
+}

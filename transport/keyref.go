@@ -1,0 +1,63 @@
+package transport
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/trent-kms/trent/fsm"
+	"github.com/trent-kms/trent/fsm/fsmpb"
+)
+
+// Resource names have the shape of AWS ARNs with an empty account field, so
+// tools that split ARNs on ':' keep working: arn:trent:kms:REGION::key/ID.
+const arnPrefix = "arn:trent:kms:"
+
+func keyARN(region, keyID string) string { return arnPrefix + region + "::key/" + keyID }
+
+func aliasARN(region, name string) string { return arnPrefix + region + "::" + name }
+
+// resolveKey finds the key a caller named by id, alias name, key ARN or alias
+// ARN. field names the request field in errors.
+func (s *Server) resolveKey(field, ref string) (*fsmpb.Key, error) {
+	if err := requireKeyRef(field, ref); err != nil {
+		return nil, err
+	}
+	name := ref
+	if strings.HasPrefix(ref, arnPrefix) {
+		rest := strings.TrimPrefix(ref, arnPrefix)
+		region, resource, ok := strings.Cut(rest, "::")
+		if !ok || resource == "" {
+			return nil, invalid(field, "%q is not a key or alias resource name (%sREGION::key/ID)", ref, arnPrefix)
+		}
+		if region != s.region() {
+			return nil, fmt.Errorf("%w: %s: %q names region %q; this is region %q", fsm.ErrNotFound, field, ref, region, s.region())
+		}
+		switch {
+		case strings.HasPrefix(resource, "key/"):
+			name = strings.TrimPrefix(resource, "key/")
+		case strings.HasPrefix(resource, aliasPrefix):
+			name = resource
+		default:
+			return nil, invalid(field, "%q is not a key or alias resource name", ref)
+		}
+	}
+	if strings.HasPrefix(name, aliasPrefix) {
+		alias, ok := s.fsm.Alias(name)
+		if !ok {
+			return nil, fmt.Errorf("%w: alias %s does not exist", fsm.ErrNotFound, name)
+		}
+		name = alias.GetTargetKeyId()
+	}
+	key, ok := s.fsm.Key(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: key %s does not exist", fsm.ErrNotFound, name)
+	}
+	return key, nil
+}
+
+func (s *Server) region() string {
+	if r := s.fsm.Region(); r != nil {
+		return r.GetName()
+	}
+	return s.cfg.Region
+}

@@ -1,0 +1,223 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/trent-kms/trent/crypto"
+	"github.com/trent-kms/trent/fsm"
+	"github.com/trent-kms/trent/fsm/fsmpb"
+	"github.com/trent-kms/trent/transport/kmspb"
+)
+
+const maxTagsPerKey = 50
+
+func validateCreateKey(req *kmspb.CreateKeyRequest) (map[string]string, error) {
+	if err := validateDescription(req.GetDescription()); err != nil {
+		return nil, err
+	}
+	if u := req.GetKeyUsage(); u != "" && u != crypto.KeyUsageEncryptDecrypt {
+		return nil, fmt.Errorf("%w: KeyUsage %q: only %s keys are supported", ErrUnsupported, u, crypto.KeyUsageEncryptDecrypt)
+	}
+	if spec := req.GetKeySpec(); spec != "" && spec != crypto.KeySpecSymmetricDefault {
+		return nil, fmt.Errorf("%w: KeySpec %q: only %s keys are supported", ErrUnsupported, spec, crypto.KeySpecSymmetricDefault)
+	}
+	switch req.GetProtectionLevel() {
+	case "", protectionSoftware, protectionHSM:
+	default:
+		return nil, invalid("ProtectionLevel", "%q must be %s or %s", req.GetProtectionLevel(), protectionSoftware, protectionHSM)
+	}
+	if req.GetMultiRegion() {
+		return nil, fmt.Errorf("%w: MultiRegion: multi-region keys are not supported yet", ErrUnsupported)
+	}
+	if len(req.GetTags()) == 0 {
+		return nil, nil
+	}
+	if len(req.GetTags()) > maxTagsPerKey {
+		return nil, invalid("Tags", "%d tags exceed the maximum %d", len(req.GetTags()), maxTagsPerKey)
+	}
+	return validateTags(req.GetTags())
+}
+
+func (s *Server) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*kmspb.CreateKeyResponse, error) {
+	tags, err := validateCreateKey(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, actionCreateKey, nil); err != nil {
+		return nil, err
+	}
+	version, err := s.newKeyVersion(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	key := &fsmpb.Key{
+		KeyId:           uuid.NewString(),
+		Description:     req.GetDescription(),
+		KeySpec:         crypto.KeySpecSymmetricDefault,
+		KeyUsage:        crypto.KeyUsageEncryptDecrypt,
+		ProtectionLevel: defaulted(req.GetProtectionLevel(), protectionSoftware),
+		Versions:        []*fsmpb.KeyVersion{version},
+		Tags:            tags,
+		Origin:          "TRENT",
+		Creator:         principal(ctx),
+	}
+	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CreateKey{CreateKey: &fsmpb.CreateKey{Key: key}}})
+	if err != nil {
+		return nil, err
+	}
+	return &kmspb.CreateKeyResponse{KeyMetadata: s.keyMetadata(res.Key)}, nil
+}
+
+// newKeyVersion generates backing key material in the HSM, wrapped under the
+// region's active domain key, with a fresh random version id.
+func (s *Server) newKeyVersion(ctx context.Context, rotationType string) (*fsmpb.KeyVersion, error) {
+	region := s.fsm.Region()
+	if region == nil || region.GetActiveDomainKeyId() == "" {
+		return nil, fmt.Errorf("%w: the region has no domain key yet", ErrNotServing)
+	}
+	dk := region.GetActiveDomainKeyId()
+	token, err := s.hsm.GenerateKeyToken(ctx, dk)
+	if err != nil {
+		return nil, fmt.Errorf("generate key material: %w", err)
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return nil, err
+	}
+	return &fsmpb.KeyVersion{
+		VersionId:            id,
+		KeyToken:             token,
+		DomainKeyId:          dk,
+		CreationTimeUnixNano: s.now().UnixNano(),
+		RotationType:         rotationType,
+	}, nil
+}
+
+// readKey is the common start of a request about one key: linearizable read,
+// resolution, authorization.
+func (s *Server) readKey(ctx context.Context, action, field, ref string) (*fsmpb.Key, error) {
+	if err := requireKeyRef(field, ref); err != nil {
+		return nil, err
+	}
+	if err := s.raft.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	k, err := s.resolveKey(field, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, action, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (s *Server) DescribeKey(ctx context.Context, req *kmspb.DescribeKeyRequest) (*kmspb.DescribeKeyResponse, error) {
+	k, err := s.readKey(ctx, actionDescribeKey, "KeyId", req.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	return &kmspb.DescribeKeyResponse{KeyMetadata: s.keyMetadata(k)}, nil
+}
+
+func (s *Server) ListKeys(ctx context.Context, req *kmspb.ListKeysRequest) (*kmspb.ListKeysResponse, error) {
+	limit, err := listLimit(req.GetLimit())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, actionListKeys, nil); err != nil {
+		return nil, err
+	}
+	if err := s.raft.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	keys, truncated := s.fsm.ListKeys(req.GetMarker(), limit)
+	resp := &kmspb.ListKeysResponse{Truncated: truncated}
+	for _, k := range keys {
+		resp.Keys = append(resp.Keys, &kmspb.KeyListEntry{KeyId: k.GetKeyId(), KeyArn: keyARN(s.region(), k.GetKeyId())})
+	}
+	if truncated && len(keys) > 0 {
+		resp.NextMarker = keys[len(keys)-1].GetKeyId()
+	}
+	return resp, nil
+}
+
+// proposeForKey resolves ref, authorizes action and proposes the command
+// built for the resolved key id.
+func (s *Server) proposeForKey(ctx context.Context, action, ref string, build func(keyID string) *fsmpb.Command) (*fsm.Result, error) {
+	k, err := s.readKey(ctx, action, "KeyId", ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.propose(ctx, build(k.GetKeyId()))
+}
+
+func (s *Server) UpdateKeyDescription(ctx context.Context, req *kmspb.UpdateKeyDescriptionRequest) (*kmspb.UpdateKeyDescriptionResponse, error) {
+	if err := validateDescription(req.GetDescription()); err != nil {
+		return nil, err
+	}
+	_, err := s.proposeForKey(ctx, actionUpdateKeyDescription, req.GetKeyId(), func(id string) *fsmpb.Command {
+		return &fsmpb.Command{Op: &fsmpb.Command_UpdateKeyDescription{UpdateKeyDescription: &fsmpb.UpdateKeyDescription{KeyId: id, Description: req.GetDescription()}}}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmspb.UpdateKeyDescriptionResponse{}, nil
+}
+
+func (s *Server) setEnabled(ctx context.Context, action, ref string, enabled bool) error {
+	_, err := s.proposeForKey(ctx, action, ref, func(id string) *fsmpb.Command {
+		return &fsmpb.Command{Op: &fsmpb.Command_SetKeyEnabled{SetKeyEnabled: &fsmpb.SetKeyEnabled{KeyId: id, Enabled: enabled}}}
+	})
+	return err
+}
+
+func (s *Server) EnableKey(ctx context.Context, req *kmspb.EnableKeyRequest) (*kmspb.EnableKeyResponse, error) {
+	if err := s.setEnabled(ctx, actionEnableKey, req.GetKeyId(), true); err != nil {
+		return nil, err
+	}
+	return &kmspb.EnableKeyResponse{}, nil
+}
+
+func (s *Server) DisableKey(ctx context.Context, req *kmspb.DisableKeyRequest) (*kmspb.DisableKeyResponse, error) {
+	if err := s.setEnabled(ctx, actionDisableKey, req.GetKeyId(), false); err != nil {
+		return nil, err
+	}
+	return &kmspb.DisableKeyResponse{}, nil
+}
+
+func (s *Server) ScheduleKeyDeletion(ctx context.Context, req *kmspb.ScheduleKeyDeletionRequest) (*kmspb.ScheduleKeyDeletionResponse, error) {
+	days := req.GetPendingWindowInDays()
+	if days == 0 {
+		days = defaultPendingDays
+	}
+	if days < minPendingWindow || days > maxPendingWindow {
+		return nil, invalid("PendingWindowInDays", "%d is outside %d..%d", days, minPendingWindow, maxPendingWindow)
+	}
+	res, err := s.proposeForKey(ctx, actionScheduleKeyDeletion, req.GetKeyId(), func(id string) *fsmpb.Command {
+		return &fsmpb.Command{Op: &fsmpb.Command_ScheduleKeyDeletion{ScheduleKeyDeletion: &fsmpb.ScheduleKeyDeletion{KeyId: id, PendingWindowDays: days}}}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmspb.ScheduleKeyDeletionResponse{
+		KeyId:               keyARN(s.region(), res.Key.GetKeyId()),
+		DeletionDate:        unixSeconds(res.Key.GetDeletionTimeUnixNano()),
+		KeyState:            keyStateName(res.Key.GetState()),
+		PendingWindowInDays: days,
+	}, nil
+}
+
+func (s *Server) CancelKeyDeletion(ctx context.Context, req *kmspb.CancelKeyDeletionRequest) (*kmspb.CancelKeyDeletionResponse, error) {
+	res, err := s.proposeForKey(ctx, actionCancelKeyDeletion, req.GetKeyId(), func(id string) *fsmpb.Command {
+		return &fsmpb.Command{Op: &fsmpb.Command_CancelKeyDeletion{CancelKeyDeletion: &fsmpb.CancelKeyDeletion{KeyId: id}}}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmspb.CancelKeyDeletionResponse{KeyId: keyARN(s.region(), res.Key.GetKeyId())}, nil
+}
