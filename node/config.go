@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"time"
+
+	"github.com/trent-kms/trent/hsm"
 )
 
 // HSM backend kinds.
@@ -37,6 +39,10 @@ type Config struct {
 	PKCS11PINFile    string
 
 	Logger *slog.Logger
+
+	// WrapHSM, if set, wraps the opened HSM backend (instrumentation and
+	// tests count or delay HSM calls with it).
+	WrapHSM func(hsm.Backend) hsm.Backend
 
 	// Timing; zero takes production defaults. Tests shorten them.
 	RaftHeartbeatTimeout time.Duration

@@ -65,6 +65,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.hsm, err = openHSM(ctx, cfg, n.log.With("component", "hsm")); err != nil {
 		return nil, err
 	}
+	if cfg.WrapHSM != nil {
+		n.hsm = cfg.WrapHSM(n.hsm)
+	}
 	if n.lis, err = listen(preferredAddr(cfg.GRPCAddr, ident.GRPCAddr), cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
