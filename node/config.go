@@ -50,6 +50,11 @@ type Config struct {
 	SnapshotThreshold    uint64
 	TrailingLogs         uint64
 	LeaderTick           time.Duration
+	// ReadRetry bounds how long a read waits for a leader before the node
+	// refuses to serve.
+	ReadRetry time.Duration
+	// ProposeTimeout bounds a write, including waiting out an election.
+	ProposeTimeout time.Duration
 	// Now is the clock commands are stamped with; nil means time.Now.
 	Now func() time.Time
 }

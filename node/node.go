@@ -109,6 +109,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Logger:          n.log.With("component", "transport"),
 		Now:             cfg.Now,
 		LeaderTick:      cfg.LeaderTick,
+		ReadRetry:       cfg.ReadRetry,
+		ProposeTimeout:  cfg.ProposeTimeout,
 	})
 	if err != nil {
 		return nil, err

@@ -167,3 +167,27 @@ func TestNodeDownPastASnapshotCatchesUp(t *testing.T) {
 		t.Fatalf("restarted node lists %d keys, want 40", len(resp.GetKeys()))
 	}
 }
+
+func TestNodeWithoutQuorumStopsServingUntilQuorumReturns(t *testing.T) {
+	r := nodetest.StartRegion(t, nodetest.Options{})
+	keyID := createKey(t, r.KMS(0), "")
+	blob := encrypt(t, r.KMS(0), keyID, "before the split")
+	survivor := r.Leader()
+	others := r.Followers()
+	for _, i := range others {
+		r.Stop(i)
+	}
+	nodetest.WaitFor(t, 15*time.Second, "the node left alone to refuse requests", func() bool {
+		_, err := r.KMS(survivor).Decrypt(ctxT(t), &kmspb.DecryptRequest{CiphertextBlob: blob, EncryptionContext: map[string]string{"app": "test"}})
+		return status.Code(err) == codes.Unavailable
+	})
+	_, err := r.KMS(survivor).CreateKey(ctxT(t), &kmspb.CreateKeyRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("write without quorum: %v, want Unavailable", err)
+	}
+	r.Restart(others[0])
+	if got := decrypt(t, r.KMS(survivor), blob); got != "before the split" {
+		t.Fatalf("after quorum returned: %q", got)
+	}
+	createKey(t, r.KMS(survivor), "")
+}

@@ -67,7 +67,7 @@ func (s *Server) ListAliases(ctx context.Context, req *kmspb.ListAliasesRequest)
 		if err := s.authorize(ctx, actionListAliases, nil); err != nil {
 			return nil, err
 		}
-		if err := s.raft.ReadBarrier(ctx); err != nil {
+		if err := s.readBarrier(ctx); err != nil {
 			return nil, err
 		}
 	}

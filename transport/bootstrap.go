@@ -111,7 +111,7 @@ func (s *Server) EnsureRegistered(ctx context.Context, addrs NodeAddrs) error {
 // is reachable, this node has caught up with it, and the region exists.
 func (s *Server) WaitReady(ctx context.Context) error {
 	for {
-		err := s.raft.ReadBarrier(ctx)
+		err := s.readBarrier(ctx)
 		if err == nil && s.fsm.Region() != nil {
 			return nil
 		}

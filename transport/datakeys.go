@@ -36,7 +36,7 @@ func (s *Server) newDataKey(ctx context.Context, action, keyRef string, ec map[s
 	if err := validateContext("EncryptionContext", ec); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := s.raft.ReadBarrier(ctx); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
 		return nil, nil, nil, err
 	}
 	k, err := s.resolveKey("KeyId", keyRef)

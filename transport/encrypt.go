@@ -20,7 +20,7 @@ func (s *Server) Encrypt(ctx context.Context, req *kmspb.EncryptRequest) (*kmspb
 	if err := validateAlgorithm("EncryptionAlgorithm", req.GetEncryptionAlgorithm()); err != nil {
 		return nil, err
 	}
-	if err := s.raft.ReadBarrier(ctx); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
 	k, err := s.resolveKey("KeyId", req.GetKeyId())
@@ -51,7 +51,7 @@ func (s *Server) Decrypt(ctx context.Context, req *kmspb.DecryptRequest) (*kmspb
 	if err := validateAlgorithm("EncryptionAlgorithm", req.GetEncryptionAlgorithm()); err != nil {
 		return nil, err
 	}
-	if err := s.raft.ReadBarrier(ctx); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
 	o, err := s.open(ctx, req.GetCiphertextBlob(), req.GetEncryptionContext(), req.GetKeyId(), "KeyId")
@@ -80,7 +80,7 @@ func (s *Server) ReEncrypt(ctx context.Context, req *kmspb.ReEncryptRequest) (*k
 	if err := validateContext("DestinationEncryptionContext", req.GetDestinationEncryptionContext()); err != nil {
 		return nil, err
 	}
-	if err := s.raft.ReadBarrier(ctx); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
 	dst, err := s.resolveKey("DestinationKeyId", req.GetDestinationKeyId())

@@ -103,7 +103,7 @@ func (s *Server) readKey(ctx context.Context, action, field, ref string) (*fsmpb
 	if err := requireKeyRef(field, ref); err != nil {
 		return nil, err
 	}
-	if err := s.raft.ReadBarrier(ctx); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
 	k, err := s.resolveKey(field, ref)
@@ -132,7 +132,7 @@ func (s *Server) ListKeys(ctx context.Context, req *kmspb.ListKeysRequest) (*kms
 	if err := s.authorize(ctx, actionListKeys, nil); err != nil {
 		return nil, err
 	}
-	if err := s.raft.ReadBarrier(ctx); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
 	keys, truncated := s.fsm.ListKeys(req.GetMarker(), limit)

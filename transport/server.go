@@ -39,6 +39,9 @@ type Config struct {
 	// ProposeTimeout bounds a write, including forwarding and waiting out an
 	// election.
 	ProposeTimeout time.Duration
+	// ReadRetry bounds how long a read waits for a leader during an
+	// election before the node refuses to serve.
+	ReadRetry time.Duration
 	// LeaderTick is how often the leader looks for keys due for automatic
 	// rotation or deletion.
 	LeaderTick time.Duration
@@ -82,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.KeyCacheSize = defaulted(cfg.KeyCacheSize, 10000)
 	cfg.ProposeTimeout = defaulted(cfg.ProposeTimeout, 10*time.Second)
 	cfg.LeaderTick = defaulted(cfg.LeaderTick, time.Second)
+	cfg.ReadRetry = defaulted(cfg.ReadRetry, 3*time.Second)
 	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger,

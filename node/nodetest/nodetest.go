@@ -70,11 +70,13 @@ func StartRegion(t testing.TB, opts Options) *Region {
 			Region:               "test-1",
 			JoinSecretFile:       secret,
 			Logger:               logger,
-			RaftHeartbeatTimeout: 300 * time.Millisecond,
-			RaftElectionTimeout:  300 * time.Millisecond,
+			RaftHeartbeatTimeout: 400 * time.Millisecond,
+			RaftElectionTimeout:  400 * time.Millisecond,
 			SnapshotThreshold:    opts.SnapshotThreshold,
 			TrailingLogs:         opts.TrailingLogs,
 			LeaderTick:           50 * time.Millisecond,
+			ReadRetry:            time.Second,
+			ProposeTimeout:       3 * time.Second,
 		}
 		if opts.Clock != nil {
 			cfg.Now = opts.Clock.Now
