@@ -45,6 +45,14 @@ type Config struct {
 	// ReadIndexTimeout bounds one read-index round (leader verification, or the fetch from the
 	// leader), independently of the callers waiting on it. Default 2 × ElectionTimeout.
 	ReadIndexTimeout time.Duration
+
+	// StrictReads makes every read-index batch confirm leadership with a
+	// quorum round. By default the leader instead holds a read lease for
+	// half the heartbeat timeout after each successful round (see
+	// DESIGN.md, "Read lease"), which removes that round from most reads.
+	StrictReads bool
+
+	readLease time.Duration // derived by withDefaults
 }
 
 const (
@@ -68,6 +76,11 @@ func (c Config) withDefaults() Config {
 	setDuration(&c.CommitTimeout, defaultCommitTimeout)
 	setDuration(&c.SnapshotInterval, defaultSnapshotInterval)
 	setDuration(&c.ReadIndexTimeout, 2*c.ElectionTimeout)
+	if c.StrictReads {
+		c.readLease = 0
+	} else {
+		c.readLease = c.HeartbeatTimeout / 2
+	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = defaultSnapshotThreshold
 	}

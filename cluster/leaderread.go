@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -18,6 +19,40 @@ type readIndexState struct {
 	committedTerm uint64
 	// lastScan memoises lastCommandAtOrBelow, so idle rounds do not rescan the same entries.
 	lastScan struct{ commit, command uint64 }
+	// lease: until when, in which term, this leader may answer without a quorum round.
+	lease struct {
+		term  uint64
+		until time.Time
+	}
+}
+
+// leasedReadIndex answers from the leader's own commit index while its read
+// lease holds; ok is false when a quorum round is needed.
+func (n *Node) leasedReadIndex() (index uint64, ok bool, err error) {
+	if n.cfg.readLease == 0 || n.raft.State() != raft.Leader {
+		return 0, false, nil
+	}
+	term := n.raft.CurrentTerm()
+	n.readIndex.mu.Lock()
+	valid := n.readIndex.lease.term == term && time.Now().Before(n.readIndex.lease.until) && n.readIndex.committedTerm == term
+	n.readIndex.mu.Unlock()
+	if !valid {
+		return 0, false, nil
+	}
+	index, err = n.lastCommandAtOrBelow(n.raft.CommitIndex())
+	return index, err == nil, err
+}
+
+// extendLease records a quorum round of term that started at start.
+func (n *Node) extendLease(term uint64, start time.Time) {
+	if n.cfg.readLease == 0 {
+		return
+	}
+	n.readIndex.mu.Lock()
+	defer n.readIndex.mu.Unlock()
+	if until := start.Add(n.cfg.readLease); term > n.readIndex.lease.term || until.After(n.readIndex.lease.until) {
+		n.readIndex.lease.term, n.readIndex.lease.until = term, until
+	}
 }
 
 // verifiedReadIndex is one leader round of the read-index protocol.
@@ -30,12 +65,14 @@ func (n *Node) verifiedReadIndex(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	commit := n.raft.CommitIndex()
+	start := time.Now()
 	if err := await(ctx, n.raft.VerifyLeader()); err != nil {
 		return 0, n.translate("verify leader", err)
 	}
 	if n.raft.CurrentTerm() != term {
 		return 0, n.notLeader()
 	}
+	n.extendLease(term, start)
 	return n.lastCommandAtOrBelow(commit)
 }
 

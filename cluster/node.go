@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -89,6 +90,13 @@ func Open(cfg Config) (_ *Node, err error) {
 
 	if n.hasState, err = raft.HasExistingState(logs, store, snaps); err != nil {
 		return nil, fmt.Errorf("cluster: inspect stores: %w", err)
+	}
+
+	if n.hasState && cfg.readLease > 0 {
+		// Before its crash this node may have acknowledged a round that gave the
+		// leader a read lease. Having forgotten its leader, it would vote for a
+		// rival at once; staying out of Raft for one lease keeps the lease sound.
+		time.Sleep(cfg.readLease)
 	}
 
 	notify := make(chan bool, 1)

@@ -59,6 +59,9 @@ func (n *Node) LeaderReadIndex(ctx context.Context) (uint64, error) {
 	if n.raft.State() != raft.Leader {
 		return 0, fmt.Errorf("leader read index: %w", n.notLeader())
 	}
+	if index, ok, err := n.leasedReadIndex(); ok || err != nil {
+		return index, err
+	}
 	index, err := n.leaderReads.do(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("leader read index: %w", err)

@@ -14,7 +14,8 @@
 # DIR/nodeN/addrs: Raft membership records addresses, so a node restarted by a
 # later `up` on the same DIR must come back where it was.
 #
-# KMSD=PATH or KMSBENCH=PATH use prebuilt binaries instead of building them
+# KMSD=PATH or KMSBENCH=PATH use prebuilt binaries instead of building them;
+# KMSD_FLAGS adds flags to every node (e.g. "-log-level debug").
 # into DIR/bin.
 set -euo pipefail
 # Node data holds key material, and the logs may say more than they should.
@@ -160,13 +161,15 @@ start_node() {
 	fi
 	# stdin and stdout must not be ours: a caller reading our stdout through
 	# a pipe would otherwise wait for the nodes to exit.
+	local -a extra_flags=()
+	read -r -a extra_flags <<<"${KMSD_FLAGS:-}"
 	nohup "${env_prefix[@]}" "$kmsd" \
 		-data-dir "$node_dir/data" \
 		-region local \
 		-grpc-addr "$grpc_addr" \
 		-raft-addr "$raft_addr" \
 		-join-secret-file "$dir/join-secret" \
-		"${hsm_flags[@]}" "$@" \
+		"${hsm_flags[@]}" "$@" "${extra_flags[@]}" \
 		</dev/null >"$dir/node$n.log" 2>&1 &
 	echo $! >"$dir/node$n.pid"
 }

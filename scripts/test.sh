@@ -23,7 +23,7 @@ fi
 export TRENT_REQUIRE_SOFTHSM=1
 
 step "gofmt"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '\.pb\.go$' || true)
+unformatted=$(gofmt -l . | grep -v '\.pb\.go$' || true)
 if [ -n "$unformatted" ]; then
   echo "gofmt needed:" >&2
   echo "$unformatted" >&2

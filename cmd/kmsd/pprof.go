@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -16,9 +17,14 @@ func servePprof(addr string, logger *slog.Logger) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	logger.Info("pprof listening", "addr", addr)
-	if err := srv.ListenAndServe(); err != nil {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		logger.Error("pprof listener", "err", err)
+		return
+	}
+	logger.Info("pprof listening", "addr", lis.Addr().String())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if err := srv.Serve(lis); err != nil {
 		logger.Error("pprof server", "err", err)
 	}
 }
