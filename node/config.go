@@ -53,6 +53,9 @@ type Config struct {
 	// ReadRetry bounds how long a read waits for a leader before the node
 	// refuses to serve.
 	ReadRetry time.Duration
+	// StrictReads confirms leadership with a quorum round for every batch
+	// of reads instead of using the leader's read lease.
+	StrictReads bool
 	// ProposeTimeout bounds a write, including waiting out an election.
 	ProposeTimeout time.Duration
 	// Now is the clock commands are stamped with; nil means time.Now.

@@ -37,6 +37,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&c.PKCS11Library, "pkcs11-lib", "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module path")
 	fs.StringVar(&c.PKCS11Label, "pkcs11-token-label", "", "PKCS#11 token label")
 	fs.StringVar(&c.PKCS11PINFile, "pkcs11-pin-file", "", "file holding the PKCS#11 user PIN")
+	fs.BoolVar(&c.StrictReads, "strict-reads", false, "confirm leadership with a quorum round for every batch of reads instead of the leader's read lease (slower; assumes nothing about clock rates)")
 	fs.BoolVar(&o.dev, "dev", false, "development mode: software HSM, bootstrap a single-node region if the data dir is empty")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
