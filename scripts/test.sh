@@ -41,11 +41,10 @@ go test -race -count=1 -timeout 15m ./...
 
 step "fuzz (short)"
 fuzztime=${FUZZTIME:-5s}
-for target in $(go test ./crypto -list 'Fuzz.*' | grep '^Fuzz'); do
-  go test ./crypto -run=NONE -fuzz="^${target}\$" -fuzztime="$fuzztime"
-done
-for target in $(go test ./fsm -list 'Fuzz.*' | grep '^Fuzz'); do
-  go test ./fsm -run=NONE -fuzz="^${target}\$" -fuzztime="$fuzztime"
+for pkg in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do
+  for target in $(go test "$pkg" -list 'Fuzz.*' | grep '^Fuzz'); do
+    go test "$pkg" -run=NONE -fuzz="^${target}\$" -fuzztime="$fuzztime"
+  done
 done
 
 step "ok"

@@ -39,9 +39,8 @@ const (
 	actionRemoveNode           = "trent:RemoveNode"
 )
 
-// principal names the caller. Until client certificates carry identities,
-// every caller is the same local principal.
-func principal(context.Context) string { return "local" }
+// principal names the caller, as recorded in commands and audit records.
+func principal(ctx context.Context) string { return callerFrom(ctx).Principal }
 
 // authorize decides whether the caller may perform action on key (nil for
 // actions not tied to one key). Every handler calls it before doing work;
