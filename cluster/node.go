@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -129,6 +130,22 @@ func openTCPTransport(cfg Config) (*raft.NetworkTransport, error) {
 		return nil, fmt.Errorf("cluster: raft transport: %w", err)
 	}
 	return t, nil
+}
+
+// NewStreamTransport is Raft's network transport over stream (the mutual-TLS
+// stream layer), pooled and timed out like the built-in TCP transport, logging
+// through logger. Pass it as Config.Transport: Raft closes it, and so stream,
+// on Shutdown; its address is stream's listener address.
+func NewStreamTransport(stream raft.StreamLayer, logger *slog.Logger) *raft.NetworkTransport {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: maxPooledConnections,
+		Timeout: transportTimeout,
+		Logger:  newHCLogger(logger, "raft-net"),
+	})
 }
 
 // Bootstrap makes this node the single voter of a new group. It fails with

@@ -23,20 +23,33 @@ const (
 // Config describes one node. Zero values take the defaults kmsd documents.
 type Config struct {
 	DataDir  string
-	NodeID   string // default: generated on first start, kept in DataDir
-	Region   string // used when bootstrapping
+	NodeID   string // default: the certificate's (DevTLS: generated on first start), kept in DataDir
+	Region   string // default: the certificate's region ("local" with DevTLS)
 	GRPCAddr string // port 0 picks a free port, kept across restarts
 	RaftAddr string // likewise
 
 	Bootstrap      bool   // start a new region (ignored once DataDir has state)
 	Join           string // gRPC address of a member to join (likewise)
 	JoinSecretFile string // default DataDir/join-secret
+	AuditLogPath   string // one record per client request; default DataDir/audit.log
 
 	HSM              string // HSMSoft or HSMPKCS11
 	UnsealSecretFile string // soft HSM; default DataDir/unseal-secret
 	PKCS11Library    string
 	PKCS11Label      string
 	PKCS11PINFile    string
+
+	// Mutual TLS: this node's certificate and key (kmsctl ca issue-node)
+	// and the cluster CA certificates it trusts. The certificate names the
+	// node's region and id. DevTLS instead creates a development CA and
+	// certificates under DataDir/tls.
+	TLSCertFile string
+	TLSKeyFile  string
+	TLSCAFile   string
+	DevTLS      bool
+	// TLSPollInterval is how often the certificate files are checked for a
+	// rotation; zero is pki.DefaultPollInterval.
+	TLSPollInterval time.Duration
 
 	Logger *slog.Logger
 
@@ -71,8 +84,8 @@ func (c *Config) Validate() error {
 	if c.Bootstrap && c.Join != "" {
 		return errors.New("bootstrap and join exclude each other")
 	}
-	if c.Region == "" {
-		c.Region = "local"
+	if c.Region == "" && c.DevTLS {
+		c.Region = devRegion
 	}
 	if c.HSM == "" {
 		c.HSM = HSMSoft
@@ -101,8 +114,11 @@ func (c *Config) Validate() error {
 	if c.UnsealSecretFile == "" {
 		c.UnsealSecretFile = filepath.Join(c.DataDir, "unseal-secret")
 	}
+	if c.AuditLogPath == "" {
+		c.AuditLogPath = filepath.Join(c.DataDir, "audit.log")
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return nil
+	return c.validateTLS()
 }

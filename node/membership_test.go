@@ -23,12 +23,14 @@ func TestJoinWithoutTheJoinSecretIsRefused(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := node.Start(ctx, node.Config{
+	cfg := node.Config{
 		DataDir:        filepath.Join(dir, "intruder"),
 		NodeID:         "intruder",
 		Join:           r.Node(0).GRPCAddr(),
 		JoinSecretFile: wrong,
-	})
+	}
+	r.IssueNodeCert(&cfg) // a valid certificate of the region, but not the secret
+	_, err := node.Start(ctx, cfg)
 	if !errors.Is(err, transport.ErrJoinRefused) {
 		t.Fatalf("join with a wrong secret: %v, want ErrJoinRefused", err)
 	}

@@ -9,13 +9,15 @@ import (
 	"os"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/trent-kms/trent/cluster"
 	"github.com/trent-kms/trent/fsm"
 	"github.com/trent-kms/trent/hsm"
 	"github.com/trent-kms/trent/transport"
+	"github.com/trent-kms/trent/transport/audit"
+	"github.com/trent-kms/trent/transport/pki"
 )
 
 // streamWorkers covers the concurrency a node sees under load; beyond it gRPC
@@ -33,6 +35,10 @@ type Node struct {
 	server *transport.Server
 	grpc   *grpc.Server
 	lis    net.Listener
+	audit  *audit.Log
+
+	tls       *pki.Reloader          // this node's certificate, reloaded on rotation
+	raftTrans *raft.NetworkTransport // Raft over mutual TLS; Raft closes it once opened
 }
 
 // Start opens everything cfg names and returns once the node serves: it has
@@ -52,19 +58,28 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	switch {
 	case n.id == "" && ident.NodeID != "":
 		n.id = ident.NodeID
-	case n.id == "":
+	case n.id == "" && cfg.DevTLS: // otherwise the certificate names the node
 		if n.id, err = newNodeID(); err != nil {
 			return nil, err
 		}
 	case ident.NodeID != "" && ident.NodeID != n.id:
 		return nil, fmt.Errorf("node id %q: the data dir belongs to node %q", n.id, ident.NodeID)
 	}
-	n.log = cfg.Logger.With("node", n.id)
 	defer func() {
 		if err != nil {
 			_ = n.Close(context.Background())
 		}
 	}()
+	var tlsID pki.Identity
+	if n.tls, tlsID, err = openTLS(cfg, n.id, ident); err != nil {
+		return nil, err
+	}
+	// The certificate says who this node is; a joiner learns its region here.
+	n.id, cfg.Region = tlsID.NodeID, tlsID.Region
+	n.log = cfg.Logger.With("node", n.id)
+	if n.audit, err = openAuditLog(cfg, n.log); err != nil {
+		return nil, err
+	}
 
 	if n.hsm, err = openHSM(ctx, cfg, n.log.With("component", "hsm")); err != nil {
 		return nil, err
@@ -78,10 +93,13 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.addrs.GRPC = n.lis.Addr().String()
 
 	n.fsm = fsm.New(fsm.Config{Logger: n.log.With("component", "fsm")})
+	if n.raftTrans, err = openRaftTransport(preferredAddr(cfg.RaftAddr, ident.RaftAddr), n.tls, cfg.Region, n.log); err != nil {
+		return nil, err
+	}
 	n.raft, err = cluster.Open(cluster.Config{
 		NodeID:           n.id,
 		DataDir:          cfg.DataDir,
-		BindAddr:         preferredAddr(cfg.RaftAddr, ident.RaftAddr),
+		Transport:        n.raftTrans,
 		StateMachine:     n.fsm,
 		Snapshot:         func() (cluster.StateSnapshot, error) { return n.fsm.Snapshot() },
 		Logger:           n.log.With("component", "raft"),
@@ -103,24 +121,27 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("join secret: %w", err)
 	}
 	n.server, err = transport.New(transport.Config{
-		NodeID:          n.id,
-		Region:          cfg.Region,
-		FSM:             n.fsm,
-		Cluster:         n.raft,
-		HSM:             n.hsm,
-		JoinSecret:      joinSecret,
-		PeerDialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
-		Logger:          n.log.With("component", "transport"),
-		Now:             cfg.Now,
-		LeaderTick:      cfg.LeaderTick,
-		ReadRetry:       cfg.ReadRetry,
-		ProposeTimeout:  cfg.ProposeTimeout,
+		NodeID:         n.id,
+		Region:         cfg.Region,
+		FSM:            n.fsm,
+		Cluster:        n.raft,
+		HSM:            n.hsm,
+		JoinSecret:     joinSecret,
+		PeerDial:       transport.PeerDialer(n.tls, cfg.Region),
+		Logger:         n.log.With("component", "transport"),
+		Now:            cfg.Now,
+		LeaderTick:     cfg.LeaderTick,
+		ReadRetry:      cfg.ReadRetry,
+		ProposeTimeout: cfg.ProposeTimeout,
+		Audit:          n.audit,
 	})
 	if err != nil {
 		return nil, err
 	}
 	n.grpc = grpc.NewServer(
-		grpc.UnaryInterceptor(n.server.UnaryInterceptor()),
+		grpc.Creds(transport.ServerCredentials(n.tls, n.log.With("component", "tls"))),
+		grpc.ChainUnaryInterceptor(n.server.AuditInterceptor(), n.server.AuthInterceptor(), n.server.UnaryInterceptor()),
+		grpc.StreamInterceptor(n.server.AuthStreamInterceptor()),
 		// Handlers run on long-lived workers whose stacks have already grown
 		// to the request path's depth; a fresh goroutine per RPC spent ~10% of
 		// a node's CPU copying its stack as it grew.
@@ -177,6 +198,11 @@ func (n *Node) initRegionWhenLeader(ctx context.Context, cfg Config) error {
 	return n.server.InitRegion(ctx, cfg.Region, n.addrs)
 }
 
+// ReloadTLS reads the node's certificate, key and CA files now instead of
+// at the next poll (kmsd calls it on SIGHUP). New connections use the new
+// certificate; on error the current one stays and the error is returned.
+func (n *Node) ReloadTLS() error { return n.tls.Reload() }
+
 // ID returns the node id.
 func (n *Node) ID() string { return n.id }
 
@@ -224,12 +250,17 @@ func (n *Node) Close(ctx context.Context) error {
 	if n.server != nil {
 		n.server.Close()
 	}
-	var errs []error
+	errs := []error{n.closeAuditLog()}
 	if n.raft != nil {
 		errs = append(errs, n.raft.Shutdown())
+	} else if n.raftTrans != nil {
+		errs = append(errs, n.raftTrans.Close())
 	}
 	if n.hsm != nil {
 		errs = append(errs, n.hsm.Close())
+	}
+	if n.tls != nil {
+		n.tls.Close()
 	}
 	return errors.Join(errs...)
 }

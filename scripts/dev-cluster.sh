@@ -10,13 +10,18 @@
 # progress goes to stderr. Node N keeps its data in DIR/nodeN/data, logs to
 # DIR/nodeN.log and its pid in DIR/nodeN.pid.
 #
+# Every connection is mutual TLS: the first `up` creates the region's CA in
+# DIR/ca, node N's certificate (node id nodeN, region local) in
+# DIR/nodeN/tls, and an admin client certificate (principal and role admin)
+# in DIR/admin, for `kmsctl --tls-dir DIR/admin`.
+#
 # Every port is picked by the kernel on first start and remembered in
 # DIR/nodeN/addrs: Raft membership records addresses, so a node restarted by a
 # later `up` on the same DIR must come back where it was.
 #
-# KMSD=PATH or KMSBENCH=PATH use prebuilt binaries instead of building them;
-# KMSD_FLAGS adds flags to every node (e.g. "-log-level debug").
-# into DIR/bin.
+# KMSD=PATH, KMSCTL=PATH or KMSBENCH=PATH use prebuilt binaries instead of
+# building them into DIR/bin; KMSD_FLAGS adds flags to every node (e.g.
+# "-log-level debug").
 set -euo pipefail
 # Node data holds key material, and the logs may say more than they should.
 umask 077
@@ -139,6 +144,25 @@ prepare_softhsm() {
 		--so-pin "$(<"$node_dir/so-pin")" --pin "$(<"$node_dir/pin")" >&2
 }
 
+# Creates, once each, the region's CA, the admin client certificate and the
+# certificates of nodes 1..$2. Node certificates name 127.0.0.1, where the
+# nodes listen; certificates are never printed, only their paths.
+prepare_tls() {
+	local dir=$1 nodes=$2 n
+	if [[ ! -f $dir/ca/ca.crt ]]; then
+		"$kmsctl" ca init "$dir/ca" --name "Trent dev-cluster CA" >/dev/null
+	fi
+	if [[ ! -f $dir/admin/client.crt ]]; then
+		"$kmsctl" ca issue-client --ca "$dir/ca" --principal admin --role admin --out "$dir/admin" >/dev/null
+	fi
+	for ((n = 1; n <= nodes; n++)); do
+		if [[ ! -f $dir/node$n/tls/node.crt ]]; then
+			"$kmsctl" ca issue-node --ca "$dir/ca" --region local --node-id "node$n" \
+				--host 127.0.0.1 --host localhost --out "$dir/node$n/tls" >/dev/null
+		fi
+	done
+}
+
 # Starts node $2 in the background with any extra kmsd flags after $3.
 start_node() {
 	local dir=$1 n=$2 hsm=$3
@@ -165,7 +189,11 @@ start_node() {
 	read -r -a extra_flags <<<"${KMSD_FLAGS:-}"
 	nohup "${env_prefix[@]}" "$kmsd" \
 		-data-dir "$node_dir/data" \
+		-node-id "node$n" \
 		-region local \
+		-tls-cert "$node_dir/tls/node.crt" \
+		-tls-key "$node_dir/tls/node.key" \
+		-tls-ca "$node_dir/tls/ca.crt" \
 		-grpc-addr "$grpc_addr" \
 		-raft-addr "$raft_addr" \
 		-join-secret-file "$dir/join-secret" \
@@ -193,6 +221,7 @@ await_node() {
 # Set by cmd_up; the EXIT trap needs them after cmd_up's locals are gone.
 cluster_dir=
 kmsd=
+kmsctl=
 kmsbench=
 
 cmd_up() {
@@ -236,11 +265,17 @@ cmd_up() {
 
 	cd "$repo_root"
 	kmsd=${KMSD:-}
+	kmsctl=${KMSCTL:-}
 	kmsbench=${KMSBENCH:-}
 	if [[ -z $kmsd ]]; then
 		say "building kmsd"
 		go build -o "$dir/bin/kmsd" ./cmd/kmsd
 		kmsd=$dir/bin/kmsd
+	fi
+	if [[ -z $kmsctl ]]; then
+		say "building kmsctl"
+		go build -o "$dir/bin/kmsctl" ./cmd/kmsctl
+		kmsctl=$dir/bin/kmsctl
 	fi
 	if [[ -z $kmsbench ]]; then
 		say "building kmsbench"
@@ -248,6 +283,7 @@ cmd_up() {
 		kmsbench=$dir/bin/kmsbench
 	fi
 	[[ -f $dir/join-secret ]] || write_secret "$dir/join-secret" 32
+	prepare_tls "$dir" "$nodes"
 
 	# Whatever fails from here, or interrupts, leaves no node running.
 	trap 'stop_nodes "$cluster_dir"' EXIT
@@ -287,10 +323,11 @@ cmd_up() {
 		echo "${endpoints[*]}"
 	)
 	say "waiting for every node to see all $nodes members"
-	"$kmsbench" wait-cluster -endpoints "$joined" -nodes "$nodes" -timeout "${ready_timeout}s"
+	"$kmsbench" wait-cluster -endpoints "$joined" -nodes "$nodes" -timeout "${ready_timeout}s" -tls-dir "$dir/admin"
 
 	printf '%s\n' "${endpoints[@]}" >"$dir/endpoints"
 	trap - EXIT
+	say "try: kmsctl --tls-dir $dir/admin --endpoint ${endpoints[0]} cluster status"
 	printf '%s\n' "${endpoints[@]}"
 }
 

@@ -15,6 +15,7 @@ func (s *Server) CreateAlias(ctx context.Context, req *kmspb.CreateAliasRequest)
 	if err != nil {
 		return nil, err
 	}
+	noteResolved(ctx, req.GetAliasName(), k.GetKeyId())
 	_, err = s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CreateAlias{CreateAlias: &fsmpb.CreateAlias{AliasName: req.GetAliasName(), TargetKeyId: k.GetKeyId()}}})
 	if err != nil {
 		return nil, err
@@ -30,6 +31,7 @@ func (s *Server) UpdateAlias(ctx context.Context, req *kmspb.UpdateAliasRequest)
 	if err != nil {
 		return nil, err
 	}
+	noteResolved(ctx, req.GetAliasName(), k.GetKeyId())
 	_, err = s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_UpdateAlias{UpdateAlias: &fsmpb.UpdateAlias{AliasName: req.GetAliasName(), TargetKeyId: k.GetKeyId()}}})
 	if err != nil {
 		return nil, err
@@ -41,6 +43,7 @@ func (s *Server) DeleteAlias(ctx context.Context, req *kmspb.DeleteAliasRequest)
 	if err := validateAliasName("AliasName", req.GetAliasName()); err != nil {
 		return nil, err
 	}
+	noteResolved(ctx, req.GetAliasName(), "")
 	if err := s.authorize(ctx, actionDeleteAlias, nil); err != nil {
 		return nil, err
 	}

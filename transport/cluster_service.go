@@ -8,6 +8,7 @@ import (
 	"github.com/trent-kms/trent/cluster"
 	"github.com/trent-kms/trent/fsm"
 	"github.com/trent-kms/trent/fsm/fsmpb"
+	"github.com/trent-kms/trent/transport/internalpb"
 	"github.com/trent-kms/trent/transport/kmspb"
 )
 
@@ -48,29 +49,48 @@ func (s *Server) RemoveNode(ctx context.Context, req *kmspb.RemoveNodeRequest) (
 		return nil, err
 	}
 	if !s.raft.IsLeader() {
-		leaderID, err := s.raft.WaitForLeader(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", cluster.ErrNoLeader, err)
-		}
-		node, ok := s.fsm.Node(leaderID)
-		if !ok {
-			return nil, fmt.Errorf("%w: leader %s has no known address", ErrNotServing, leaderID)
-		}
-		conn, err := s.peers.conn(node.GetGrpcAddr())
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotServing, err)
-		}
-		return kmspb.NewClusterClient(conn).RemoveNode(ctx, req)
+		return s.forwardRemoveNode(ctx, req.GetNodeId())
 	}
-	if err := s.raft.RemoveServer(ctx, req.GetNodeId()); err != nil {
-		if errors.Is(err, cluster.ErrUnknownServer) {
-			return nil, fmt.Errorf("%w: node %s is not a member of this region", fsm.ErrNotFound, req.GetNodeId())
-		}
+	if err := s.removeNode(ctx, req.GetNodeId()); err != nil {
 		return nil, err
 	}
-	if _, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_DeregisterNode{DeregisterNode: &fsmpb.DeregisterNode{Id: req.GetNodeId()}}}); err != nil {
-		return nil, err
-	}
-	s.log.Info("node removed", "node", req.GetNodeId())
 	return &kmspb.RemoveNodeResponse{}, nil
+}
+
+// forwardRemoveNode passes a removal to the leader over the Internal
+// service: the leader's public Cluster service takes admin certificates, not
+// this node's.
+func (s *Server) forwardRemoveNode(ctx context.Context, nodeID string) (*kmspb.RemoveNodeResponse, error) {
+	leaderID, err := s.raft.WaitForLeader(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", cluster.ErrNoLeader, err)
+	}
+	node, ok := s.fsm.Node(leaderID)
+	if !ok {
+		return nil, fmt.Errorf("%w: leader %s has no known address", ErrNotServing, leaderID)
+	}
+	client, err := s.peers.internal(node.GetGrpcAddr())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotServing, err)
+	}
+	if _, err := client.RemoveNode(ctx, &internalpb.RemoveNodeRequest{NodeId: nodeID}); err != nil {
+		return nil, err
+	}
+	return &kmspb.RemoveNodeResponse{}, nil
+}
+
+// removeNode runs on the leader: it takes nodeID out of the Raft
+// configuration, then out of the node registry.
+func (s *Server) removeNode(ctx context.Context, nodeID string) error {
+	if err := s.raft.RemoveServer(ctx, nodeID); err != nil {
+		if errors.Is(err, cluster.ErrUnknownServer) {
+			return fmt.Errorf("%w: node %s is not a member of this region", fsm.ErrNotFound, nodeID)
+		}
+		return err
+	}
+	if _, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_DeregisterNode{DeregisterNode: &fsmpb.DeregisterNode{Id: nodeID}}}); err != nil {
+		return err
+	}
+	s.log.Info("node removed", "node", nodeID)
+	return nil
 }

@@ -39,7 +39,7 @@ func (s *Server) newDataKey(ctx context.Context, action, keyRef string, ec map[s
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, nil, nil, err
 	}
-	k, err := s.resolveKey("KeyId", keyRef)
+	k, err := s.resolveKey(ctx, "KeyId", keyRef)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -23,7 +23,7 @@ func (s *Server) Encrypt(ctx context.Context, req *kmspb.EncryptRequest) (*kmspb
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey("KeyId", req.GetKeyId())
+	k, err := s.resolveKey(ctx, "KeyId", req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (s *Server) ReEncrypt(ctx context.Context, req *kmspb.ReEncryptRequest) (*k
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	dst, err := s.resolveKey("DestinationKeyId", req.GetDestinationKeyId())
+	dst, err := s.resolveKey(ctx, "DestinationKeyId", req.GetDestinationKeyId())
 	if err != nil {
 		return nil, err
 	}

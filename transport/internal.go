@@ -57,12 +57,31 @@ func (in *internalService) NodeInfo(context.Context, *internalpb.NodeInfoRequest
 	}, nil
 }
 
+// RemoveNode is Cluster.RemoveNode passed on by a follower, which has
+// already authorized the admin who asked.
+func (in *internalService) RemoveNode(ctx context.Context, req *internalpb.RemoveNodeRequest) (*internalpb.RemoveNodeResponse, error) {
+	if req.GetNodeId() == "" {
+		return nil, statusFor(invalid("NodeId", "is required"))
+	}
+	if !in.s.raft.IsLeader() {
+		return nil, statusFor(fmt.Errorf("%w: this node is no longer the leader", cluster.ErrNotLeader))
+	}
+	if err := in.s.removeNode(ctx, req.GetNodeId()); err != nil {
+		return nil, statusFor(err)
+	}
+	return &internalpb.RemoveNodeResponse{}, nil
+}
+
 // Join admits a node to the region. Any member can be asked; a follower
 // passes the request to the leader, which checks the join secret, records
 // the node's addresses, adds it to Raft and wraps the region's domain keys to
 // the joiner's HSM transport key.
 func (in *internalService) Join(ctx context.Context, req *internalpb.JoinRequest) (*internalpb.JoinResponse, error) {
 	s := in.s
+	if reason := s.joinRefusal(ctx, req.GetNodeId()); reason != "" {
+		s.log.Warn("join refused", "node", req.GetNodeId(), "remote", remoteAddrOf(ctx), "reason", reason)
+		return nil, status.Error(codes.PermissionDenied, "AccessDeniedException: "+reason)
+	}
 	if !s.joinSecretMatches(req.GetJoinSecret()) {
 		s.log.Warn("join refused: wrong join secret", "node", req.GetNodeId(), "raft_addr", req.GetRaftAddr())
 		return nil, status.Error(codes.PermissionDenied, "AccessDeniedException: join secret does not match this region's")

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -17,8 +18,9 @@ func keyARN(region, keyID string) string { return arnPrefix + region + "::key/" 
 func aliasARN(region, name string) string { return arnPrefix + region + "::" + name }
 
 // resolveKey finds the key a caller named by id, alias name, key ARN or alias
-// ARN. field names the request field in errors.
-func (s *Server) resolveKey(field, ref string) (*fsmpb.Key, error) {
+// ARN. field names the request field in errors. The audit record notes the
+// key and the alias, if one was used (even one that does not exist).
+func (s *Server) resolveKey(ctx context.Context, field, ref string) (*fsmpb.Key, error) {
 	if err := requireKeyRef(field, ref); err != nil {
 		return nil, err
 	}
@@ -41,13 +43,17 @@ func (s *Server) resolveKey(field, ref string) (*fsmpb.Key, error) {
 			return nil, invalid(field, "%q is not a key or alias resource name", ref)
 		}
 	}
+	aliasName := ""
 	if strings.HasPrefix(name, aliasPrefix) {
+		aliasName = name
 		alias, ok := s.fsm.Alias(name)
 		if !ok {
+			noteResolved(ctx, aliasName, "")
 			return nil, fmt.Errorf("%w: alias %s does not exist", fsm.ErrNotFound, name)
 		}
 		name = alias.GetTargetKeyId()
 	}
+	noteResolved(ctx, aliasName, name)
 	key, ok := s.fsm.Key(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: key %s does not exist", fsm.ErrNotFound, name)

@@ -65,6 +65,8 @@ func (s *Server) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*k
 		Origin:          "TRENT",
 		Creator:         principal(ctx),
 	}
+	noteKey(ctx, key.KeyId)
+	noteVersion(ctx, key.KeyId, version.GetVersionId())
 	res, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_CreateKey{CreateKey: &fsmpb.CreateKey{Key: key}}})
 	if err != nil {
 		return nil, err
@@ -106,7 +108,7 @@ func (s *Server) readKey(ctx context.Context, action, field, ref string) (*fsmpb
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey(field, ref)
+	k, err := s.resolveKey(ctx, field, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -9,16 +10,24 @@ import (
 	"github.com/trent-kms/trent/transport/internalpb"
 )
 
+// PeerDialFunc opens a client connection to another node of the region at
+// addr (HOST:PORT). It is per target so that TLS can check that the node
+// answering is the one whose certificate names addr's host.
+type PeerDialFunc func(addr string) (*grpc.ClientConn, error)
+
+// errNoPeerDial: the Server was built without Config.PeerDial.
+var errNoPeerDial = errors.New("no way to reach other nodes: Config.PeerDial is not set")
+
 // peerPool keeps one gRPC connection per peer address for forwarding and
 // read-index rounds.
 type peerPool struct {
-	opts  []grpc.DialOption
+	dial  PeerDialFunc
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
 
-func newPeerPool(opts []grpc.DialOption) *peerPool {
-	return &peerPool{opts: opts, conns: make(map[string]*grpc.ClientConn)}
+func newPeerPool(dial PeerDialFunc) *peerPool {
+	return &peerPool{dial: dial, conns: make(map[string]*grpc.ClientConn)}
 }
 
 func (p *peerPool) internal(addr string) (internalpb.InternalClient, error) {
@@ -35,7 +44,10 @@ func (p *peerPool) conn(addr string) (*grpc.ClientConn, error) {
 	if conn, ok := p.conns[addr]; ok {
 		return conn, nil
 	}
-	conn, err := grpc.NewClient(addr, p.opts...)
+	if p.dial == nil {
+		return nil, fmt.Errorf("dial peer %s: %w", addr, errNoPeerDial)
+	}
+	conn, err := p.dial(addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
 	}

@@ -74,6 +74,7 @@ func (s *Server) rotate(ctx context.Context, keyID, rotationType string) error {
 	if err != nil {
 		return err
 	}
+	noteVersion(ctx, keyID, version.GetVersionId())
 	_, err = s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_RotateKey{RotateKey: &fsmpb.RotateKey{KeyId: keyID, Version: version}}})
 	return err
 }

@@ -39,6 +39,7 @@ func (s *Server) seal(ctx context.Context, k *fsmpb.Key, plaintext []byte, ec ma
 	if v == nil {
 		return nil, fmt.Errorf("%w: key %s has no key material", fsm.ErrInvalidState, k.GetKeyId())
 	}
+	noteVersion(ctx, k.GetKeyId(), v.GetVersionId())
 	var versionID [16]byte
 	copy(versionID[:], v.GetVersionId())
 	h, err := crypto.NewHeader(k.GetKeyId(), versionID, rand.Reader)
@@ -87,8 +88,9 @@ func (s *Server) open(ctx context.Context, blob []byte, ec map[string]string, wa
 	if !ok {
 		return nil, fmt.Errorf("%w: the ciphertext was made under key %s, which does not exist in this region", ErrInvalidCiphertext, c.KeyID)
 	}
+	noteKey(ctx, k.GetKeyId()) // audited as the key acted on even if the ciphertext fails to open
 	if wantKeyRef != "" {
-		want, err := s.resolveKey(keyField, wantKeyRef)
+		want, err := s.resolveKey(ctx, keyField, wantKeyRef)
 		if err != nil {
 			return nil, err
 		}
@@ -103,6 +105,7 @@ func (s *Server) open(ctx context.Context, blob []byte, ec map[string]string, wa
 	if !ok {
 		return nil, fmt.Errorf("%w: key %s has no key material %x", ErrInvalidCiphertext, k.GetKeyId(), c.VersionID)
 	}
+	noteVersion(ctx, k.GetKeyId(), v.GetVersionId())
 	var pt *crypto.Secret
 	if k.GetProtectionLevel() == protectionHSM {
 		var header []byte

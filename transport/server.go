@@ -15,6 +15,7 @@ import (
 	"github.com/trent-kms/trent/cluster"
 	"github.com/trent-kms/trent/fsm"
 	"github.com/trent-kms/trent/hsm"
+	"github.com/trent-kms/trent/transport/audit"
 	"github.com/trent-kms/trent/transport/internalpb"
 	"github.com/trent-kms/trent/transport/kmspb"
 )
@@ -28,10 +29,10 @@ type Config struct {
 	HSM     hsm.Backend
 	// JoinSecret admits joining nodes; empty refuses every join.
 	JoinSecret []byte
-	// PeerDialOptions are used for node-to-node connections (forwarding,
-	// read-index, join).
-	PeerDialOptions []grpc.DialOption
-	Logger          *slog.Logger
+	// PeerDial connects to other nodes (forwarding, read-index, join); see
+	// PeerDialer for the mutual-TLS one.
+	PeerDial PeerDialFunc
+	Logger   *slog.Logger
 	// Now is the clock commands are stamped with; nil means time.Now.
 	Now func() time.Time
 	// KeyCacheSize bounds the SOFTWARE backing keys held in memory.
@@ -45,6 +46,9 @@ type Config struct {
 	// LeaderTick is how often the leader looks for keys due for automatic
 	// rotation or deletion.
 	LeaderTick time.Duration
+	// Audit receives one record per client request; required (see
+	// AuditInterceptor).
+	Audit *audit.Log
 }
 
 // Server implements the KMS, Cluster and Internal gRPC services of one node.
@@ -61,6 +65,7 @@ type Server struct {
 	peers    *peerPool
 	now      func() time.Time
 	internal *internalService
+	audit    *audit.Log
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -75,6 +80,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.NodeID == "" {
 		return nil, errors.New("transport: NodeID is required")
+	}
+	if cfg.Audit == nil {
+		return nil, errors.New("transport: Audit is required: every client request is audited")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -93,8 +101,9 @@ func New(cfg Config) (*Server, error) {
 		raft:  cfg.Cluster,
 		hsm:   cfg.HSM,
 		keys:  newKeyCache(cfg.KeyCacheSize),
-		peers: newPeerPool(cfg.PeerDialOptions),
+		peers: newPeerPool(cfg.PeerDial),
 		now:   cfg.Now,
+		audit: cfg.Audit,
 		stop:  make(chan struct{}),
 	}
 	s.internal = &internalService{s: s}
@@ -111,6 +120,8 @@ func (s *Server) Register(g *grpc.Server) {
 
 // UnaryInterceptor converts handler errors to gRPC statuses in one place and
 // turns a panic on a request path into an Internal error instead of a crash.
+// It is the last interceptor of the chain; it serves a client request only if
+// AuditInterceptor, the first, is auditing it.
 func (s *Server) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		defer func() {
@@ -119,6 +130,9 @@ func (s *Server) UnaryInterceptor() grpc.UnaryServerInterceptor {
 				resp, err = nil, status.Error(codes.Internal, "KMSInternalException: internal error")
 			}
 		}()
+		if err := s.requireAudited(ctx, info.FullMethod); err != nil {
+			return nil, err
+		}
 		resp, err = handler(ctx, req)
 		if err != nil {
 			st := statusFor(err)

@@ -42,12 +42,12 @@ func (s *baselineKMS) Encrypt(context.Context, *kmspb.EncryptRequest) (*kmspb.En
 
 // serveBaseline listens on addr, reports the bound address through ready and
 // serves until ctx is done.
-func serveBaseline(ctx context.Context, addr string, ready func(net.Addr)) error {
+func serveBaseline(ctx context.Context, addr string, ready func(net.Addr), opts ...grpc.ServerOption) error {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	kmspb.RegisterKMSServer(srv, newBaselineKMS())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
@@ -77,9 +77,18 @@ func stopGracefully(srv *grpc.Server, grace time.Duration) {
 }
 
 func runBaselineServer(ctx context.Context, cfg *baselineServerConfig, stdout, stderr io.Writer) int {
+	var opts []grpc.ServerOption
+	if cfg.tlsDir != "" {
+		creds, err := serverCreds(cfg.tlsDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "kmsbench baseline-server: -tls-dir: %v\n", err)
+			return 1
+		}
+		opts = append(opts, creds)
+	}
 	err := serveBaseline(ctx, cfg.addr, func(a net.Addr) {
 		fmt.Fprintf(stdout, "ready grpc=%s\n", a)
-	})
+	}, opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "kmsbench baseline-server: %v\n", err)
 		return 1

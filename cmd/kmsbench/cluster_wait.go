@@ -22,7 +22,7 @@ func regionFormed(s *kmspb.ClusterStatusResponse, nodes int) bool {
 // region formed. A "ready" line says a node serves, not that it has joined;
 // this is what tells a script that the region can take requests everywhere.
 func waitCluster(ctx context.Context, cfg *waitClusterConfig) error {
-	conns, err := dialEndpoints(cfg.endpoints, 1)
+	conns, err := dialEndpoints(cfg.endpoints, 1, cfg.tlsDir)
 	if err != nil {
 		return err
 	}

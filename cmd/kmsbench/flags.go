@@ -46,6 +46,7 @@ type loadConfig struct {
 	protectionLevel  string
 	jsonOutput       bool
 	label            string
+	tlsDir           string
 }
 
 type weightedOp struct {
@@ -75,6 +76,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (*loadConfig, error) {
 	fs.StringVar(&cfg.protectionLevel, "protection-level", "SOFTWARE", "SOFTWARE|HSM, for keys the benchmark creates")
 	fs.BoolVar(&cfg.jsonOutput, "json", false, "print the result as one JSON object")
 	fs.StringVar(&cfg.label, "label", "kmsbench", "first field of the result line")
+	fs.StringVar(&cfg.tlsDir, "tls-dir", defaultTLSDir(), tlsDirUsage)
 	if err := fs.Parse(args); err != nil {
 		return nil, reportedError{err}
 	}
@@ -171,7 +173,8 @@ func formatMix(ops []weightedOp) string {
 }
 
 type baselineServerConfig struct {
-	addr string
+	addr   string
+	tlsDir string
 }
 
 func parseBaselineServerFlags(args []string, stderr io.Writer) (*baselineServerConfig, error) {
@@ -179,6 +182,7 @@ func parseBaselineServerFlags(args []string, stderr io.Writer) (*baselineServerC
 	fs := flag.NewFlagSet("kmsbench baseline-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:0", "gRPC listen `host:port` (port 0 picks a free one)")
+	fs.StringVar(&cfg.tlsDir, "tls-dir", "", "serve mutual TLS 1.3 with the node certificate in `DIR` (node.crt, node.key, ca.crt; kmsctl ca issue-node), as Trent does; default plaintext")
 	if err := fs.Parse(args); err != nil {
 		return nil, reportedError{err}
 	}
@@ -233,6 +237,7 @@ type waitClusterConfig struct {
 	endpoints []string
 	nodes     int
 	timeout   time.Duration
+	tlsDir    string
 }
 
 func parseWaitClusterFlags(args []string, stderr io.Writer) (*waitClusterConfig, error) {
@@ -243,6 +248,7 @@ func parseWaitClusterFlags(args []string, stderr io.Writer) (*waitClusterConfig,
 	fs.StringVar(&endpoints, "endpoints", "", "comma-separated gRPC `host:port` list of the region's nodes")
 	fs.IntVar(&cfg.nodes, "nodes", 0, "members the region must report (default: the number of endpoints)")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "give up after this long")
+	fs.StringVar(&cfg.tlsDir, "tls-dir", defaultTLSDir(), tlsDirUsage+" (Cluster.Status needs role admin)")
 	if err := fs.Parse(args); err != nil {
 		return nil, reportedError{err}
 	}

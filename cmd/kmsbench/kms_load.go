@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/trent-kms/trent/transport/kmspb"
 )
@@ -14,11 +13,16 @@ import (
 // dialEndpoints opens connsPerEndpoint connections to each endpoint, ordered
 // endpoint-first (e0 e1 e2 e0 e1 e2 ...) so that giving worker i connection
 // i mod len spreads consecutive workers over endpoints.
-func dialEndpoints(endpoints []string, connsPerEndpoint int) ([]*grpc.ClientConn, error) {
+func dialEndpoints(endpoints []string, connsPerEndpoint int, tlsDir string) ([]*grpc.ClientConn, error) {
 	var conns []*grpc.ClientConn
 	for range connsPerEndpoint {
 		for _, e := range endpoints {
-			conn, err := grpc.NewClient(e, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			creds, err := clientCreds(tlsDir, e)
+			if err != nil {
+				closeAll(conns)
+				return nil, fmt.Errorf("endpoint %s: -tls-dir: %w", e, err)
+			}
+			conn, err := grpc.NewClient(e, creds)
 			if err != nil {
 				closeAll(conns)
 				return nil, fmt.Errorf("endpoint %s: %w", e, err)
@@ -41,7 +45,7 @@ func closeAll(conns []*grpc.ClientConn) {
 
 func runKMSLoad(ctx context.Context, cfg *loadConfig, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "kmsbench: "+format+"\n", args...) }
-	conns, err := dialEndpoints(cfg.endpoints, cfg.connsPerEndpoint)
+	conns, err := dialEndpoints(cfg.endpoints, cfg.connsPerEndpoint, cfg.tlsDir)
 	if err != nil {
 		logf("%v", err)
 		return 1

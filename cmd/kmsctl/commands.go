@@ -53,6 +53,7 @@ func findCommand(name string) *command {
 // globalFlags are accepted before or after the command, as with aws.
 var globalFlags = []flagSpec{
 	{name: "endpoint", metavar: "HOST:PORT", usage: "server address (default $TRENT_ENDPOINT, else " + defaultEndpoint + ")"},
+	{name: "tls-dir", metavar: "DIR", usage: "client certificate directory: client.crt, client.key, ca.crt (default $" + tlsDirEnv + ", else ./" + devAdminTLSDir + ", where kmsd -dev writes one)"},
 	{name: "output", metavar: "json|text", usage: "output format (default json)"},
 	{name: "query", metavar: "PATH", usage: "print only this part of the output, e.g. KeyMetadata.Arn or Keys[].KeyId"},
 }

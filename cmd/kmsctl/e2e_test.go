@@ -21,13 +21,15 @@ func kmsctlAgainst(t *testing.T, endpoint string, args ...string) (string, strin
 }
 
 // TestReadmeWalkthroughAgainstARealRegion runs the README's kmsctl steps
-// against a real 3-node region, through different nodes.
+// against a real 3-node region, through different nodes, with the region's
+// admin client certificate.
 func TestReadmeWalkthroughAgainstARealRegion(t *testing.T) {
 	r := nodetest.StartRegion(t, nodetest.Options{})
 	ep := func(i int) string { return r.Node(i).GRPCAddr() }
+	admin := func(args ...string) []string { return append([]string{"--tls-dir", r.AdminTLSDir()}, args...) }
 	must := func(i int, args ...string) string {
 		t.Helper()
-		out, errOut, code := kmsctlAgainst(t, ep(i), args...)
+		out, errOut, code := kmsctlAgainst(t, ep(i), admin(args...)...)
 		if code != 0 {
 			t.Fatalf("kmsctl %v: exit %d: %s", args, code, errOut)
 		}
@@ -49,11 +51,11 @@ func TestReadmeWalkthroughAgainstARealRegion(t *testing.T) {
 		t.Fatalf("describe-key output:\n%s", desc)
 	}
 	must(1, "disable-key", "--key-id", key)
-	_, errOut, code := kmsctlAgainst(t, ep(2), "encrypt", "--key-id", key, "--plaintext", "aGk=")
+	_, errOut, code := kmsctlAgainst(t, ep(2), admin("encrypt", "--key-id", key, "--plaintext", "aGk=")...)
 	if code != 254 || !strings.Contains(errOut, "An error occurred (DisabledException) when calling the Encrypt operation") {
 		t.Fatalf("encrypt with a disabled key: exit %d, stderr %q", code, errOut)
 	}
-	_, errOut, code = kmsctlAgainst(t, ep(0), "schedule-key-deletion", "--key-id", key, "--pending-window-in-days", "3")
+	_, errOut, code = kmsctlAgainst(t, ep(0), admin("schedule-key-deletion", "--key-id", key, "--pending-window-in-days", "3")...)
 	if code != 254 || !strings.Contains(errOut, "ValidationException") || !strings.Contains(errOut, "PendingWindowInDays") {
 		t.Fatalf("bad window: exit %d, stderr %q", code, errOut)
 	}

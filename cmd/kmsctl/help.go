@@ -8,7 +8,7 @@ import (
 )
 
 func printMainHelp(w io.Writer) {
-	fmt.Fprint(w, `usage: kmsctl [--endpoint HOST:PORT] [--output json|text] [--query PATH] <command> [flags]
+	fmt.Fprint(w, `usage: kmsctl [--endpoint HOST:PORT] [--tls-dir DIR] [--output json|text] [--query PATH] <command> [flags]
 
 kmsctl is the command-line client of Trent. Commands, flags, output and exit
 codes follow "aws kms", so scripts written for it port over.
@@ -34,6 +34,9 @@ or JSON {"k":"v"}. Exit codes: 0 success, 252 bad command line, 254 error
 from the server.
 
 Run 'kmsctl <command> --help' for the flags of a command.
+Run 'kmsctl audit --help' for verify and tail of a node's audit log file.
+Run 'kmsctl ca --help' to create a cluster CA and issue node and client
+certificates.
 `)
 }
 

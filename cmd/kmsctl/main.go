@@ -25,11 +25,18 @@ type invocation struct {
 	helpTopic string // "cluster" when help was asked for the cluster group
 	flags     flagValues
 	endpoint  string
+	tlsDir    string // "" until dial picks the default
 	output    string
 	query     query
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "audit" { // local files, not an RPC: see audit.go
+		return runAudit(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "ca" { // local files, not an RPC: see ca.go
+		return runCA(args[1:], stdout, stderr)
+	}
 	inv, err := parseCommandLine(args, stdin)
 	if errors.Is(err, errHelp) {
 		switch {
@@ -46,7 +53,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return reportUsage(stderr, inv, err)
 	}
 
-	conn, err := dial(inv.endpoint)
+	conn, err := dial(inv.endpoint, inv.tlsDir)
 	if isUsageError(err) {
 		return reportUsage(stderr, inv, err)
 	}
@@ -98,7 +105,7 @@ func parseCommandLine(args []string, stdin io.Reader) (*invocation, error) {
 	// Global flags may also come before the command: kmsctl --output text ...
 	i := 0
 	for i < len(args) && strings.HasPrefix(args[i], "-") {
-		if slices.Contains([]string{"--endpoint", "--output", "--query"}, args[i]) {
+		if slices.Contains([]string{"--endpoint", "--tls-dir", "--output", "--query"}, args[i]) {
 			i++ // skip its value
 		}
 		i++
@@ -151,6 +158,7 @@ func parseCommandLine(args []string, stdin io.Reader) (*invocation, error) {
 	}
 
 	inv.endpoint = cmp.Or(inv.flags.str("endpoint"), os.Getenv("TRENT_ENDPOINT"), defaultEndpoint)
+	inv.tlsDir = cmp.Or(inv.flags.str("tls-dir"), os.Getenv(tlsDirEnv))
 	inv.output = cmp.Or(inv.flags.str("output"), "json")
 	if inv.output != "json" && inv.output != "text" {
 		return inv, usagef("--output: %q is not json or text", inv.output)

@@ -182,7 +182,7 @@ func startServer(t *testing.T) *testServer {
 		cluster:  &fakeCluster{fake: newFake()},
 		endpoint: lis.Addr().String(),
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(testServerCreds(t))
 	kmspb.RegisterKMSServer(srv, ts.kms)
 	kmspb.RegisterClusterServer(srv, ts.cluster)
 	go func() { _ = srv.Serve(lis) }()

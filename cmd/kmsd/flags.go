@@ -25,20 +25,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("kmsd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data-dir", "./trent-data", "data directory (Raft log, snapshots, software HSM store)")
-	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: generated on first start and kept in the data dir)")
-	fs.StringVar(&c.Region, "region", "local", "region name, used when bootstrapping a new region")
+	fs.StringVar(&c.NodeID, "node-id", "", "node id; must match the certificate's (default: the certificate's; with -dev generated on first start and kept in the data dir)")
+	fs.StringVar(&c.Region, "region", "", "region name; must match the certificate's (default: the certificate's; with -dev \"local\")")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:7420", "gRPC listen address (port 0 picks a free port and keeps it across restarts)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", "127.0.0.1:7421", "Raft listen address (port 0 picks a free port and keeps it across restarts)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", false, "start a new region with this node as its first voter (ignored once the data dir has state)")
 	fs.StringVar(&c.Join, "join", "", "gRPC address of any member of the region to join (ignored once the data dir has state)")
 	fs.StringVar(&c.JoinSecretFile, "join-secret-file", "", "file with the region's join secret (bootstrap creates it if missing; default DATA_DIR/join-secret)")
+	fs.StringVar(&c.AuditLogPath, "audit-log", "", "`PATH` of the audit log: one hash-chained record per client request (default DATA_DIR/audit.log; check it with kmsctl audit verify)")
 	fs.StringVar(&c.HSM, "hsm", node.HSMSoft, "HSM backend: soft (built-in software HSM) or pkcs11")
 	fs.StringVar(&c.UnsealSecretFile, "unseal-secret-file", "", "unseal secret of the software HSM (default DATA_DIR/unseal-secret, created on first start)")
 	fs.StringVar(&c.PKCS11Library, "pkcs11-lib", "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module path")
 	fs.StringVar(&c.PKCS11Label, "pkcs11-token-label", "", "PKCS#11 token label")
 	fs.StringVar(&c.PKCS11PINFile, "pkcs11-pin-file", "", "file holding the PKCS#11 user PIN")
+	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "`FILE` with this node's certificate (PEM, from kmsctl ca issue-node); reloaded when it changes and on SIGHUP")
+	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "`FILE` with this node's private key (PEM)")
+	fs.StringVar(&c.TLSCAFile, "tls-ca", "", "`FILE` with the cluster CA certificates to trust (PEM)")
 	fs.BoolVar(&c.StrictReads, "strict-reads", false, "confirm leadership with a quorum round for every batch of reads instead of the leader's read lease (slower; assumes nothing about clock rates)")
-	fs.BoolVar(&o.dev, "dev", false, "development mode: software HSM, bootstrap a single-node region if the data dir is empty")
+	fs.BoolVar(&o.dev, "dev", false, "development mode: software HSM, a CA and certificates of its own in DATA_DIR/tls (admin client certificate in DATA_DIR/tls/admin), bootstrap a single-node region if the data dir is empty")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&o.startTimeout, "start-timeout", 60*time.Second, "how long to wait for the node to form or join its region")
@@ -62,6 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if c.Join == "" {
 			c.Bootstrap = true
 		}
+		c.DevTLS = true
 	}
 	if err := c.Validate(); err != nil {
 		return fail(err)

@@ -26,6 +26,14 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 const defaultGCPercent = 400
 
 func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, args, stdout, stderr)
+}
+
+// serve runs a node until ctx ends. SIGHUP reloads the node's certificate,
+// key and CA files at once (they are also reloaded when they change).
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
@@ -38,8 +46,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if opts.pprofAddr != "" {
 		go servePprof(opts.pprofAddr, logger)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// Caught from here on, so a SIGHUP during start-up does not kill the
+	// process; it is acted on once the node serves.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	startCtx, cancel := context.WithTimeout(ctx, opts.startTimeout)
 	n, err := node.Start(startCtx, opts.node)
@@ -50,7 +61,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ready grpc=%s raft=%s node=%s region=%s\n", n.GRPCAddr(), n.RaftAddr(), n.ID(), n.Region())
 
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-hup:
+			logger.Info("SIGHUP: reloading the TLS certificate")
+			_ = n.ReloadTLS() // logged by the node, which keeps its certificate on error
+		case <-ctx.Done():
+		}
+	}
 	logger.Info("shutting down")
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelClose()

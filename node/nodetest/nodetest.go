@@ -1,6 +1,7 @@
 // Package nodetest starts Trent regions in-process for tests: real nodes,
-// real gRPC and Raft over TCP on 127.0.0.1 with port 0, raft-boltdb and the
-// HSM store on disk under t.TempDir(), and short Raft timeouts.
+// real gRPC and Raft over mutual TLS on 127.0.0.1 with port 0, a cluster CA
+// and certificates, raft-boltdb and the HSM store on disk under t.TempDir(),
+// and short Raft timeouts.
 package nodetest
 
 import (
@@ -14,10 +15,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/trent-kms/trent/node"
 	"github.com/trent-kms/trent/transport/kmspb"
+	"github.com/trent-kms/trent/transport/pki"
 )
 
 // Options shape a test region. Zero values give 3 software-HSM nodes.
@@ -41,7 +42,15 @@ type Region struct {
 	cfgs  []node.Config
 	nodes []*node.Node // nil while stopped
 	conns map[string]*grpc.ClientConn
+	pki   *testPKI
 }
+
+// RegionName is the region every test region is, and its certificates name.
+const RegionName = "test-1"
+
+// certPoll is how often test nodes look for rotated certificate files, so a
+// rotation test waits a fraction of a second rather than kmsd's default.
+const certPoll = 50 * time.Millisecond
 
 // StartTimeout bounds how long a node may take to form, join or rejoin.
 const StartTimeout = 30 * time.Second
@@ -57,7 +66,7 @@ func StartRegion(t testing.TB, opts Options) *Region {
 	if err := os.WriteFile(secret, []byte("test-join-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := &Region{t: t, conns: make(map[string]*grpc.ClientConn)}
+	r := &Region{t: t, conns: make(map[string]*grpc.ClientConn), pki: newTestPKI(t, dir)}
 	t.Cleanup(r.closeAll)
 	for i := 0; i < opts.Nodes; i++ {
 		logger := slog.New(slog.DiscardHandler)
@@ -67,8 +76,9 @@ func StartRegion(t testing.TB, opts Options) *Region {
 		cfg := node.Config{
 			DataDir:              filepath.Join(dir, fmt.Sprintf("node%d", i)),
 			NodeID:               fmt.Sprintf("node%d", i),
-			Region:               "test-1",
+			Region:               RegionName,
 			JoinSecretFile:       secret,
+			TLSPollInterval:      certPoll,
 			Logger:               logger,
 			RaftHeartbeatTimeout: 400 * time.Millisecond,
 			RaftElectionTimeout:  400 * time.Millisecond,
@@ -81,6 +91,7 @@ func StartRegion(t testing.TB, opts Options) *Region {
 		if opts.Clock != nil {
 			cfg.Now = opts.Clock.Now
 		}
+		r.IssueNodeCert(&cfg)
 		if i == 0 {
 			cfg.Bootstrap = true
 		} else {
@@ -215,23 +226,34 @@ func (r *Region) Followers() []int {
 	return out
 }
 
-// Conn returns a client connection to node i, cached per address.
+// Conn returns a client connection to node i as the admin (principal
+// "admin", role "admin"), cached per address.
 func (r *Region) Conn(i int) *grpc.ClientConn {
+	r.t.Helper()
+	return r.ConnAs(i, pki.DevAdminPrincipal, pki.DevAdminRole)
+}
+
+// ConnAs returns a client connection to node i presenting a client
+// certificate for principal with roles, issued on first use; connections are
+// cached per address and identity.
+func (r *Region) ConnAs(i int, principal string, roles ...string) *grpc.ClientConn {
 	r.t.Helper()
 	n := r.Node(i)
 	if n == nil {
 		r.t.Fatalf("node%d is stopped", i)
 	}
+	dir := r.pki.clientDir(principal, roles)
+	key := n.GRPCAddr() + " " + dir
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c, ok := r.conns[n.GRPCAddr()]; ok {
+	if c, ok := r.conns[key]; ok {
 		return c
 	}
-	c, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := DialTLS(n.GRPCAddr(), dir)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.conns[n.GRPCAddr()] = c
+	r.conns[key] = c
 	return c
 }
 

@@ -5,7 +5,7 @@
 // source: transport/internalpb/internal.proto
 
 // Node-to-node service of one region: write forwarding to the leader, the
-// read-index round of linearizable reads, and joining.
+// read-index round of linearizable reads, joining and membership changes.
 
 package internalpb
 
@@ -494,6 +494,86 @@ func (x *NodeInfoResponse) GetHsm() string {
 	return ""
 }
 
+type RemoveNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNodeRequest) Reset() {
+	*x = RemoveNodeRequest{}
+	mi := &file_transport_internalpb_internal_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNodeRequest) ProtoMessage() {}
+
+func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_internalpb_internal_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
+func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RemoveNodeRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type RemoveNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNodeResponse) Reset() {
+	*x = RemoveNodeResponse{}
+	mi := &file_transport_internalpb_internal_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNodeResponse) ProtoMessage() {}
+
+func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_internalpb_internal_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
+func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{10}
+}
+
 var File_transport_internalpb_internal_proto protoreflect.FileDescriptor
 
 const file_transport_internalpb_internal_proto_rawDesc = "" +
@@ -528,12 +608,17 @@ const file_transport_internalpb_internal_proto_rawDesc = "" +
 	"\x10NodeInfoResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x10\n" +
-	"\x03hsm\x18\x03 \x01(\tR\x03hsm2\xcc\x02\n" +
+	"\x03hsm\x18\x03 \x01(\tR\x03hsm\",\n" +
+	"\x11RemoveNodeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
+	"\x12RemoveNodeResponse2\xa7\x03\n" +
 	"\bInternal\x12J\n" +
 	"\x05Apply\x12\x1f.trent.internal.v1.ApplyRequest\x1a .trent.internal.v1.ApplyResponse\x12V\n" +
 	"\tReadIndex\x12#.trent.internal.v1.ReadIndexRequest\x1a$.trent.internal.v1.ReadIndexResponse\x12G\n" +
 	"\x04Join\x12\x1e.trent.internal.v1.JoinRequest\x1a\x1f.trent.internal.v1.JoinResponse\x12S\n" +
-	"\bNodeInfo\x12\".trent.internal.v1.NodeInfoRequest\x1a#.trent.internal.v1.NodeInfoResponseB1Z/github.com/trent-kms/trent/transport/internalpbb\x06proto3"
+	"\bNodeInfo\x12\".trent.internal.v1.NodeInfoRequest\x1a#.trent.internal.v1.NodeInfoResponse\x12Y\n" +
+	"\n" +
+	"RemoveNode\x12$.trent.internal.v1.RemoveNodeRequest\x1a%.trent.internal.v1.RemoveNodeResponseB1Z/github.com/trent-kms/trent/transport/internalpbb\x06proto3"
 
 var (
 	file_transport_internalpb_internal_proto_rawDescOnce sync.Once
@@ -547,33 +632,37 @@ func file_transport_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_transport_internalpb_internal_proto_rawDescData
 }
 
-var file_transport_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_transport_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_transport_internalpb_internal_proto_goTypes = []any{
-	(*ApplyRequest)(nil),      // 0: trent.internal.v1.ApplyRequest
-	(*ApplyResponse)(nil),     // 1: trent.internal.v1.ApplyResponse
-	(*ReadIndexRequest)(nil),  // 2: trent.internal.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil), // 3: trent.internal.v1.ReadIndexResponse
-	(*JoinRequest)(nil),       // 4: trent.internal.v1.JoinRequest
-	(*WrappedDomainKey)(nil),  // 5: trent.internal.v1.WrappedDomainKey
-	(*JoinResponse)(nil),      // 6: trent.internal.v1.JoinResponse
-	(*NodeInfoRequest)(nil),   // 7: trent.internal.v1.NodeInfoRequest
-	(*NodeInfoResponse)(nil),  // 8: trent.internal.v1.NodeInfoResponse
+	(*ApplyRequest)(nil),       // 0: trent.internal.v1.ApplyRequest
+	(*ApplyResponse)(nil),      // 1: trent.internal.v1.ApplyResponse
+	(*ReadIndexRequest)(nil),   // 2: trent.internal.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),  // 3: trent.internal.v1.ReadIndexResponse
+	(*JoinRequest)(nil),        // 4: trent.internal.v1.JoinRequest
+	(*WrappedDomainKey)(nil),   // 5: trent.internal.v1.WrappedDomainKey
+	(*JoinResponse)(nil),       // 6: trent.internal.v1.JoinResponse
+	(*NodeInfoRequest)(nil),    // 7: trent.internal.v1.NodeInfoRequest
+	(*NodeInfoResponse)(nil),   // 8: trent.internal.v1.NodeInfoResponse
+	(*RemoveNodeRequest)(nil),  // 9: trent.internal.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil), // 10: trent.internal.v1.RemoveNodeResponse
 }
 var file_transport_internalpb_internal_proto_depIdxs = []int32{
-	5, // 0: trent.internal.v1.JoinResponse.domain_keys:type_name -> trent.internal.v1.WrappedDomainKey
-	0, // 1: trent.internal.v1.Internal.Apply:input_type -> trent.internal.v1.ApplyRequest
-	2, // 2: trent.internal.v1.Internal.ReadIndex:input_type -> trent.internal.v1.ReadIndexRequest
-	4, // 3: trent.internal.v1.Internal.Join:input_type -> trent.internal.v1.JoinRequest
-	7, // 4: trent.internal.v1.Internal.NodeInfo:input_type -> trent.internal.v1.NodeInfoRequest
-	1, // 5: trent.internal.v1.Internal.Apply:output_type -> trent.internal.v1.ApplyResponse
-	3, // 6: trent.internal.v1.Internal.ReadIndex:output_type -> trent.internal.v1.ReadIndexResponse
-	6, // 7: trent.internal.v1.Internal.Join:output_type -> trent.internal.v1.JoinResponse
-	8, // 8: trent.internal.v1.Internal.NodeInfo:output_type -> trent.internal.v1.NodeInfoResponse
-	5, // [5:9] is the sub-list for method output_type
-	1, // [1:5] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	5,  // 0: trent.internal.v1.JoinResponse.domain_keys:type_name -> trent.internal.v1.WrappedDomainKey
+	0,  // 1: trent.internal.v1.Internal.Apply:input_type -> trent.internal.v1.ApplyRequest
+	2,  // 2: trent.internal.v1.Internal.ReadIndex:input_type -> trent.internal.v1.ReadIndexRequest
+	4,  // 3: trent.internal.v1.Internal.Join:input_type -> trent.internal.v1.JoinRequest
+	7,  // 4: trent.internal.v1.Internal.NodeInfo:input_type -> trent.internal.v1.NodeInfoRequest
+	9,  // 5: trent.internal.v1.Internal.RemoveNode:input_type -> trent.internal.v1.RemoveNodeRequest
+	1,  // 6: trent.internal.v1.Internal.Apply:output_type -> trent.internal.v1.ApplyResponse
+	3,  // 7: trent.internal.v1.Internal.ReadIndex:output_type -> trent.internal.v1.ReadIndexResponse
+	6,  // 8: trent.internal.v1.Internal.Join:output_type -> trent.internal.v1.JoinResponse
+	8,  // 9: trent.internal.v1.Internal.NodeInfo:output_type -> trent.internal.v1.NodeInfoResponse
+	10, // 10: trent.internal.v1.Internal.RemoveNode:output_type -> trent.internal.v1.RemoveNodeResponse
+	6,  // [6:11] is the sub-list for method output_type
+	1,  // [1:6] is the sub-list for method input_type
+	1,  // [1:1] is the sub-list for extension type_name
+	1,  // [1:1] is the sub-list for extension extendee
+	0,  // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_transport_internalpb_internal_proto_init() }
@@ -587,7 +676,7 @@ func file_transport_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_internalpb_internal_proto_rawDesc), len(file_transport_internalpb_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,7 +5,7 @@
 // source: transport/internalpb/internal.proto
 
 // Node-to-node service of one region: write forwarding to the leader, the
-// read-index round of linearizable reads, and joining.
+// read-index round of linearizable reads, joining and membership changes.
 
 package internalpb
 
@@ -22,10 +22,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Internal_Apply_FullMethodName     = "/trent.internal.v1.Internal/Apply"
-	Internal_ReadIndex_FullMethodName = "/trent.internal.v1.Internal/ReadIndex"
-	Internal_Join_FullMethodName      = "/trent.internal.v1.Internal/Join"
-	Internal_NodeInfo_FullMethodName  = "/trent.internal.v1.Internal/NodeInfo"
+	Internal_Apply_FullMethodName      = "/trent.internal.v1.Internal/Apply"
+	Internal_ReadIndex_FullMethodName  = "/trent.internal.v1.Internal/ReadIndex"
+	Internal_Join_FullMethodName       = "/trent.internal.v1.Internal/Join"
+	Internal_NodeInfo_FullMethodName   = "/trent.internal.v1.Internal/NodeInfo"
+	Internal_RemoveNode_FullMethodName = "/trent.internal.v1.Internal/RemoveNode"
 )
 
 // InternalClient is the client API for Internal service.
@@ -41,6 +42,10 @@ type InternalClient interface {
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
 	// Status reports this node's view (used by kmsctl cluster status).
 	NodeInfo(ctx context.Context, in *NodeInfoRequest, opts ...grpc.CallOption) (*NodeInfoResponse, error)
+	// RemoveNode takes a node out of the region on the leader: a follower
+	// that received Cluster.RemoveNode from an admin passes it on here, since
+	// the public Cluster service does not take node certificates.
+	RemoveNode(ctx context.Context, in *RemoveNodeRequest, opts ...grpc.CallOption) (*RemoveNodeResponse, error)
 }
 
 type internalClient struct {
@@ -91,6 +96,16 @@ func (c *internalClient) NodeInfo(ctx context.Context, in *NodeInfoRequest, opts
 	return out, nil
 }
 
+func (c *internalClient) RemoveNode(ctx context.Context, in *RemoveNodeRequest, opts ...grpc.CallOption) (*RemoveNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveNodeResponse)
+	err := c.cc.Invoke(ctx, Internal_RemoveNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InternalServer is the server API for Internal service.
 // All implementations must embed UnimplementedInternalServer
 // for forward compatibility.
@@ -104,6 +119,10 @@ type InternalServer interface {
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
 	// Status reports this node's view (used by kmsctl cluster status).
 	NodeInfo(context.Context, *NodeInfoRequest) (*NodeInfoResponse, error)
+	// RemoveNode takes a node out of the region on the leader: a follower
+	// that received Cluster.RemoveNode from an admin passes it on here, since
+	// the public Cluster service does not take node certificates.
+	RemoveNode(context.Context, *RemoveNodeRequest) (*RemoveNodeResponse, error)
 	mustEmbedUnimplementedInternalServer()
 }
 
@@ -125,6 +144,9 @@ func (UnimplementedInternalServer) Join(context.Context, *JoinRequest) (*JoinRes
 }
 func (UnimplementedInternalServer) NodeInfo(context.Context, *NodeInfoRequest) (*NodeInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NodeInfo not implemented")
+}
+func (UnimplementedInternalServer) RemoveNode(context.Context, *RemoveNodeRequest) (*RemoveNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveNode not implemented")
 }
 func (UnimplementedInternalServer) mustEmbedUnimplementedInternalServer() {}
 func (UnimplementedInternalServer) testEmbeddedByValue()                  {}
@@ -219,6 +241,24 @@ func _Internal_NodeInfo_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Internal_RemoveNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InternalServer).RemoveNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Internal_RemoveNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InternalServer).RemoveNode(ctx, req.(*RemoveNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Internal_ServiceDesc is the grpc.ServiceDesc for Internal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -241,6 +281,10 @@ var Internal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NodeInfo",
 			Handler:    _Internal_NodeInfo_Handler,
+		},
+		{
+			MethodName: "RemoveNode",
+			Handler:    _Internal_RemoveNode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
