@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 
 	"github.com/trent-kms/trent/node/nodetest"
@@ -24,10 +25,9 @@ func BenchmarkRegionEncrypt32(b *testing.B) {
 	plaintext := make([]byte, 32)
 	b.SetParallelism(32)
 	b.ResetTimer()
-	var next int64
+	var next atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
-		next++
-		c := clients[next%3]
+		c := clients[next.Add(1)%3]
 		for pb.Next() {
 			if _, err := c.Encrypt(ctx, &kmspb.EncryptRequest{KeyId: id, Plaintext: plaintext}); err != nil {
 				b.Error(err)

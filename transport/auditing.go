@@ -227,8 +227,9 @@ func (s *Server) appendAudit(n *auditNote, req any, err error) error {
 	}
 	rec.EncryptionContext = auditContext(req)
 	rec.Outcome, rec.ErrorCode = auditOutcome(err)
-	// Not the request's context: a request cancelled or past its deadline
-	// is audited too, and Append never drops a record it has queued anyway.
+	// Not the request's context: Append refuses a done context, and the
+	// request of a caller that gave up (cancelled, past its deadline) is
+	// audited too. A disk that hangs holds the request until it answers.
 	return s.audit.Append(context.Background(), *rec)
 }
 
