@@ -1,36 +1,17 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
+	"github.com/trent-kms/trent/internal/testlog"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 )
 
-// lockedBuffer collects log output written from raft's many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestHCLoggerMapsLevelsNamesAndArgs(t *testing.T) {
-	var out lockedBuffer
+	var out testlog.Buffer
 	base := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	l := newHCLogger(base, "raft").Named("net").With("peer", "n2")
 
@@ -51,7 +32,7 @@ func TestHCLoggerMapsLevelsNamesAndArgs(t *testing.T) {
 }
 
 func TestRaftLogsReachTheConfiguredLogger(t *testing.T) {
-	var out lockedBuffer
+	var out testlog.Buffer
 	c := newTestCluster(t, func(cfg *Config) {
 		cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
 	})

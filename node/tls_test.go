@@ -1,13 +1,13 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/trent-kms/trent/internal/testlog"
 	"io"
 	"log/slog"
 	"math/big"
@@ -36,7 +36,7 @@ import (
 // a node must refuse, on its gRPC port and its Raft port, and checks that
 // the refusal happened and that the node logged it with the caller's address.
 func TestEveryPortRefusesWhatMutualTLSForbids(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	r := nodetest.StartRegion(t, nodetest.Options{Configure: func(i int, cfg *node.Config) {
 		if i == 0 {
 			cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -90,7 +90,7 @@ func TestEveryPortRefusesWhatMutualTLSForbids(t *testing.T) {
 			if tc.code == codes.PermissionDenied && !strings.HasPrefix(status.Convert(err).Message(), "AccessDeniedException: ") {
 				t.Errorf("message %q does not name AccessDeniedException", status.Convert(err).Message())
 			}
-			logs.waitFor(t, "refused", "remote="+local, tc.log)
+			waitForLogLine(t, logs, "refused", "remote="+local, tc.log)
 		})
 	}
 
@@ -107,7 +107,7 @@ func TestEveryPortRefusesWhatMutualTLSForbids(t *testing.T) {
 	for _, tc := range raftRefusals {
 		t.Run(tc.name, func(t *testing.T) {
 			local := refusedByRaft(t, raftAddr, certs, tc.cert)
-			logs.waitFor(t, "raft tls: connection refused", "remote="+local, tc.log)
+			waitForLogLine(t, logs, "raft tls: connection refused", "remote="+local, tc.log)
 		})
 	}
 
@@ -355,25 +355,11 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 	return cert
 }
 
-// logBuffer collects a node's log for tests that look for a line.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// waitFor waits until one line of the log contains every part of want.
-func (l *logBuffer) waitFor(t *testing.T, want ...string) {
+// waitForLogLine waits until one line of the log contains every part of want.
+func waitForLogLine(t *testing.T, l *testlog.Buffer, want ...string) {
 	t.Helper()
 	nodetest.WaitFor(t, 10*time.Second, fmt.Sprintf("a log line with %q", want), func() bool {
-		l.mu.Lock()
-		text := l.b.String()
-		l.mu.Unlock()
+		text := l.String()
 		for line := range strings.SplitSeq(text, "\n") {
 			found := true
 			for _, w := range want {

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"github.com/trent-kms/trent/internal/testlog"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -83,30 +83,12 @@ func checkRecords(t *testing.T, got []audit.Record, want []wantRecord, node, reg
 	}
 }
 
-// syncBuffer collects the nodes' log output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
 // TestEveryRequestIsAuditedOnce sends a mix of requests, allowed, refused
 // and failed, and finds exactly one record per request, in order, with what
 // the request named and how it ended, and no secret in the audit log or the
 // node's log.
 func TestEveryRequestIsAuditedOnce(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	r := nodetest.StartRegion(t, nodetest.Options{Nodes: 1, Configure: func(_ int, cfg *node.Config) {
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}})

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"github.com/trent-kms/trent/internal/testlog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +41,7 @@ func TestBaselineServerServesMutualTLS(t *testing.T) {
 	}
 
 	ctx, stop := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testlog.Buffer
 	served := make(chan int, 1)
 	go func() {
 		served <- runArgs(ctx, []string{"baseline-server", "-addr", "127.0.0.1:0", "-tls-dir", serverDir}, &stdout, &stderr)
@@ -70,22 +69,4 @@ func TestBaselineServerServesMutualTLS(t *testing.T) {
 	if code != 1 || r.Ops != 0 {
 		t.Fatalf("plaintext against TLS: exit %d ops %d; want every request refused", code, r.Ops)
 	}
-}
-
-// syncBuffer is a bytes.Buffer a server writes to while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"github.com/trent-kms/trent/internal/testlog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,7 +43,7 @@ func TestMissingTLSMaterialIsRefusedByName(t *testing.T) {
 func TestDevModeServesMutualTLSAndReloadsOnSIGHUP(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "trent-data")
 	ctx, stop := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testlog.Buffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- serve(ctx, []string{"-dev", "-data-dir", dataDir, "-grpc-addr", "127.0.0.1:0", "-raft-addr", "127.0.0.1:0"}, &stdout, &stderr)
@@ -123,22 +123,4 @@ func servedCertificate(t *testing.T, addr, clientDir string) []byte {
 	}
 	defer c.Close()
 	return c.ConnectionState().PeerCertificates[0].Raw
-}
-
-// syncBuffer is a bytes.Buffer that kmsd writes to while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

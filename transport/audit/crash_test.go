@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/trent-kms/trent/internal/testlog"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -117,7 +118,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		t.Logf("round %d: %d acks read, file %d bytes, torn tail %d bytes", round, n, len(data), torn)
 
-		var logs safeBuffer
+		var logs testlog.Buffer
 		l, err := Open(Config{Path: path, Logger: testLogger(&logs)})
 		if err != nil {
 			t.Fatalf("reopen after crash: %v", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/trent-kms/trent/internal/testlog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -256,7 +257,7 @@ func TestTornTailIsTruncated(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			os.WriteFile(path, append(bytes.Clone(data), torn...), 0o600)
-			var logs safeBuffer
+			var logs testlog.Buffer
 			l, err := Open(Config{Path: path, Logger: testLogger(&logs)})
 			if err != nil {
 				t.Fatal(err)
@@ -388,7 +389,7 @@ func TestMaxBatchAndMaxDelay(t *testing.T) {
 // TestSyncFailureIsSticky: after a failed sync nothing more is acknowledged.
 func TestSyncFailureIsSticky(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	var logs safeBuffer
+	var logs testlog.Buffer
 	l, err := Open(Config{Path: path, Logger: testLogger(&logs)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,10 @@
 package pki
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"github.com/trent-kms/trent/internal/testlog"
 	"io"
 	"log/slog"
 	"net"
@@ -18,27 +18,9 @@ import (
 
 const waitFor = 5 * time.Second
 
-// logBuf collects log output for assertions.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLogger(t *testing.T) (*slog.Logger, *logBuf) {
+func newLogger(t *testing.T) (*slog.Logger, *testlog.Buffer) {
 	t.Helper()
-	buf := &logBuf{}
+	buf := &testlog.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", buf.String())
@@ -67,14 +49,14 @@ func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bo
 	}
 }
 
-func waitLog(t *testing.T, buf *logBuf, substrs ...string) {
+func waitLog(t *testing.T, buf *testlog.Buffer, substrs ...string) {
 	t.Helper()
 	waitLogAfter(t, buf, 0, substrs...)
 }
 
 // waitLogAfter waits for a log line holding every substring, written after
 // the first mark bytes of the log.
-func waitLogAfter(t *testing.T, buf *logBuf, mark int, substrs ...string) {
+func waitLogAfter(t *testing.T, buf *testlog.Buffer, mark int, substrs ...string) {
 	t.Helper()
 	eventually(t, "log lines "+strings.Join(substrs, " + "), func() bool {
 		for _, line := range strings.Split(buf.String()[mark:], "\n") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/trent-kms/trent/internal/testlog"
 	"io"
 	"net"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 
 type testLayer struct {
 	raft.StreamLayer
-	logs *logBuf
+	logs *testlog.Buffer
 	addr raft.ServerAddress
 }
 

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto/tls"
+	"github.com/trent-kms/trent/internal/testlog"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -17,7 +18,7 @@ type serverFixture struct {
 	nodeDir, clientDir string
 	foreignClientDir   string
 	node               *Reloader
-	logs               *logBuf
+	logs               *testlog.Buffer
 	addr               string
 	results            <-chan hsResult
 }
@@ -36,7 +37,7 @@ func newServerFixture(t *testing.T, opts ...PeerOption) *serverFixture {
 	return f
 }
 
-func newLoggerInto(t *testing.T, buf **logBuf) (logger *slog.Logger) {
+func newLoggerInto(t *testing.T, buf **testlog.Buffer) (logger *slog.Logger) {
 	logger, *buf = newLogger(t)
 	return logger
 }
