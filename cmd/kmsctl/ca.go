@@ -115,15 +115,8 @@ func caIssueNode(args []string, stdout, stderr io.Writer) int {
 	if req.Validity, err = daysFlag(*days); err != nil {
 		return reportCAUsage(stderr, err)
 	}
-	ca, err := pki.LoadCA(*caDir)
-	if err == nil {
-		err = ca.IssueNode(*out, req)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "kmsctl: ca issue-node: %v\n", err)
-		return exitFailure
-	}
-	return printIssued(stdout, stderr, *out, pki.NodeCertFile, pki.NodeKeyFile, pki.CACertFile)
+	return issueWith(stdout, stderr, "issue-node", *caDir, *out, func(ca *pki.CA) error { return ca.IssueNode(*out, req) },
+		pki.NodeCertFile, pki.NodeKeyFile)
 }
 
 func caIssueClient(args []string, stdout, stderr io.Writer) int {
@@ -143,15 +136,22 @@ func caIssueClient(args []string, stdout, stderr io.Writer) int {
 	if req.Validity, err = daysFlag(*days); err != nil {
 		return reportCAUsage(stderr, err)
 	}
-	ca, err := pki.LoadCA(*caDir)
+	return issueWith(stdout, stderr, "issue-client", *caDir, *out, func(ca *pki.CA) error { return ca.IssueClient(*out, req) },
+		pki.ClientCertFile, pki.ClientKeyFile)
+}
+
+// issueWith loads the CA in caDir, runs issue with it and reports the files
+// written to out.
+func issueWith(stdout, stderr io.Writer, cmd, caDir, out string, issue func(*pki.CA) error, certFile, keyFile string) int {
+	ca, err := pki.LoadCA(caDir)
 	if err == nil {
-		err = ca.IssueClient(*out, req)
+		err = issue(ca)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "kmsctl: ca issue-client: %v\n", err)
+		fmt.Fprintf(stderr, "kmsctl: ca %s: %v\n", cmd, err)
 		return exitFailure
 	}
-	return printIssued(stdout, stderr, *out, pki.ClientCertFile, pki.ClientKeyFile, pki.CACertFile)
+	return printIssued(stdout, stderr, out, certFile, keyFile, pki.CACertFile)
 }
 
 // repeated is a flag that may be given several times.

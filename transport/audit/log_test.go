@@ -455,7 +455,14 @@ func TestCloseDrains(t *testing.T) {
 		})
 	}
 	close(start)
-	time.Sleep(20 * time.Millisecond)
+	// Close while appends are in flight: wait until some have been acknowledged.
+	deadline := time.Now().Add(10 * time.Second)
+	for acked.Load() < 64 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d appends acknowledged in 10s", acked.Load())
+		}
+		runtime.Gosched()
+	}
 	var closers sync.WaitGroup
 	for range 3 { // concurrent Closes all wait for the drain
 		closers.Go(func() {
