@@ -2,12 +2,13 @@ package cluster
 
 import (
 	"context"
-	"github.com/trent-kms/trent/internal/testlog"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/trent-kms/trent/internal/testlog"
 )
 
 func TestHCLoggerMapsLevelsNamesAndArgs(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/trent-kms/trent/internal/testlog"
 	"io"
 	"log/slog"
 	"math/big"
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/trent-kms/trent/internal/testlog"
 	"github.com/trent-kms/trent/node"
 	"github.com/trent-kms/trent/node/nodetest"
 	"github.com/trent-kms/trent/transport/internalpb"
@@ -359,16 +359,6 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 func waitForLogLine(t *testing.T, l *testlog.Buffer, want ...string) {
 	t.Helper()
 	nodetest.WaitFor(t, 10*time.Second, fmt.Sprintf("a log line with %q", want), func() bool {
-		text := l.String()
-		for line := range strings.SplitSeq(text, "\n") {
-			found := true
-			for _, w := range want {
-				found = found && strings.Contains(line, w)
-			}
-			if found {
-				return true
-			}
-		}
-		return false
+		return l.HasLine(0, want...)
 	})
 }

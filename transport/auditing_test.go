@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"github.com/trent-kms/trent/internal/testlog"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/trent-kms/trent/internal/testlog"
 	"github.com/trent-kms/trent/node"
 	"github.com/trent-kms/trent/node/nodetest"
 	"github.com/trent-kms/trent/transport/audit"

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"github.com/trent-kms/trent/internal/testlog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trent-kms/trent/internal/testlog"
 	"github.com/trent-kms/trent/transport/pki"
 )
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"github.com/trent-kms/trent/internal/testlog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trent-kms/trent/internal/testlog"
 	"github.com/trent-kms/trent/node/nodetest"
 	"github.com/trent-kms/trent/transport/kmspb"
 	"github.com/trent-kms/trent/transport/pki"

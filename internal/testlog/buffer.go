@@ -4,6 +4,7 @@ package testlog
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 )
 
@@ -32,4 +33,23 @@ func (b *Buffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.b.Bytes())
+}
+
+// HasLine reports whether one line written after the first from bytes
+// contains every part.
+func (b *Buffer) HasLine(from int, parts ...string) bool {
+	text := b.String()
+	if from > len(text) {
+		return false
+	}
+	for line := range strings.SplitSeq(text[from:], "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }

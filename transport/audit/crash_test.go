@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/trent-kms/trent/internal/testlog"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/trent-kms/trent/internal/testlog"
 )
 
 // crashChildEnv names the log a re-executed test binary appends to until it

@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/trent-kms/trent/internal/testlog"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trent-kms/trent/internal/testlog"
 )
 
 var ops = []string{"Encrypt", "Decrypt", "GenerateDataKey", "CreateKey"}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/trent-kms/trent/internal/testlog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/trent-kms/trent/internal/testlog"
 )
 
 func TestAppendChainsAndReopenContinues(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"github.com/trent-kms/trent/internal/testlog"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/trent-kms/trent/internal/testlog"
 )
 
 const waitFor = 5 * time.Second
@@ -59,16 +60,7 @@ func waitLog(t *testing.T, buf *testlog.Buffer, substrs ...string) {
 func waitLogAfter(t *testing.T, buf *testlog.Buffer, mark int, substrs ...string) {
 	t.Helper()
 	eventually(t, "log lines "+strings.Join(substrs, " + "), func() bool {
-		for _, line := range strings.Split(buf.String()[mark:], "\n") {
-			all := true
-			for _, s := range substrs {
-				all = all && strings.Contains(line, s)
-			}
-			if all {
-				return true
-			}
-		}
-		return false
+		return buf.HasLine(mark, substrs...)
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"github.com/trent-kms/trent/internal/testlog"
 	"io"
 	"net"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/trent-kms/trent/internal/testlog"
 )
 
 type testLayer struct {

@@ -2,13 +2,14 @@ package pki
 
 import (
 	"crypto/tls"
-	"github.com/trent-kms/trent/internal/testlog"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trent-kms/trent/internal/testlog"
 )
 
 // serverFixture is a node serving ServerConfig, with a client certificate
