@@ -100,6 +100,9 @@ type Command struct {
 	//	*Command_DeleteAlias
 	//	*Command_TagResource
 	//	*Command_UntagResource
+	//	*Command_PutKeyPolicy
+	//	*Command_CreateGrant
+	//	*Command_RemoveGrant
 	//	*Command_InitRegion
 	//	*Command_AddDomainKey
 	//	*Command_RegisterNode
@@ -277,6 +280,33 @@ func (x *Command) GetUntagResource() *UntagResource {
 	return nil
 }
 
+func (x *Command) GetPutKeyPolicy() *PutKeyPolicy {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutKeyPolicy); ok {
+			return x.PutKeyPolicy
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCreateGrant() *CreateGrant {
+	if x != nil {
+		if x, ok := x.Op.(*Command_CreateGrant); ok {
+			return x.CreateGrant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRemoveGrant() *RemoveGrant {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RemoveGrant); ok {
+			return x.RemoveGrant
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetInitRegion() *InitRegion {
 	if x != nil {
 		if x, ok := x.Op.(*Command_InitRegion); ok {
@@ -369,6 +399,18 @@ type Command_UntagResource struct {
 	UntagResource *UntagResource `protobuf:"bytes,22,opt,name=untag_resource,json=untagResource,proto3,oneof"`
 }
 
+type Command_PutKeyPolicy struct {
+	PutKeyPolicy *PutKeyPolicy `protobuf:"bytes,23,opt,name=put_key_policy,json=putKeyPolicy,proto3,oneof"`
+}
+
+type Command_CreateGrant struct {
+	CreateGrant *CreateGrant `protobuf:"bytes,24,opt,name=create_grant,json=createGrant,proto3,oneof"`
+}
+
+type Command_RemoveGrant struct {
+	RemoveGrant *RemoveGrant `protobuf:"bytes,25,opt,name=remove_grant,json=removeGrant,proto3,oneof"`
+}
+
 type Command_InitRegion struct {
 	InitRegion *InitRegion `protobuf:"bytes,30,opt,name=init_region,json=initRegion,proto3,oneof"`
 }
@@ -411,6 +453,12 @@ func (*Command_TagResource) isCommand_Op() {}
 
 func (*Command_UntagResource) isCommand_Op() {}
 
+func (*Command_PutKeyPolicy) isCommand_Op() {}
+
+func (*Command_CreateGrant) isCommand_Op() {}
+
+func (*Command_RemoveGrant) isCommand_Op() {}
+
 func (*Command_InitRegion) isCommand_Op() {}
 
 func (*Command_AddDomainKey) isCommand_Op() {}
@@ -439,10 +487,14 @@ type Key struct {
 	// When the leader next rotates the key automatically (0 if disabled).
 	NextRotationTimeUnixNano int64 `protobuf:"varint,12,opt,name=next_rotation_time_unix_nano,json=nextRotationTimeUnixNano,proto3" json:"next_rotation_time_unix_nano,omitempty"`
 	// Oldest first; the last one is current and used for Encrypt.
-	Versions      []*KeyVersion     `protobuf:"bytes,13,rep,name=versions,proto3" json:"versions,omitempty"`
-	Tags          map[string]string `protobuf:"bytes,14,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Origin        string            `protobuf:"bytes,15,opt,name=origin,proto3" json:"origin,omitempty"`
-	Creator       string            `protobuf:"bytes,16,opt,name=creator,proto3" json:"creator,omitempty"`
+	Versions []*KeyVersion     `protobuf:"bytes,13,rep,name=versions,proto3" json:"versions,omitempty"`
+	Tags     map[string]string `protobuf:"bytes,14,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Origin   string            `protobuf:"bytes,15,opt,name=origin,proto3" json:"origin,omitempty"`
+	Creator  string            `protobuf:"bytes,16,opt,name=creator,proto3" json:"creator,omitempty"`
+	// Key policy exactly as the caller supplied it (JSON, at most 32 KiB).
+	// Empty only for keys created before policies existed; the transport then
+	// applies the default policy for creator.
+	Policy        []byte `protobuf:"bytes,17,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -587,6 +639,13 @@ func (x *Key) GetCreator() string {
 		return x.Creator
 	}
 	return ""
+}
+
+func (x *Key) GetPolicy() []byte {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
 }
 
 type KeyVersion struct {
@@ -854,8 +913,13 @@ type Region struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Domain key used for new key tokens.
 	ActiveDomainKeyId string `protobuf:"bytes,2,opt,name=active_domain_key_id,json=activeDomainKeyId,proto3" json:"active_domain_key_id,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Secret that authenticates grant tokens, as a key token wrapped under
+	// grant_token_domain_key_id (never plaintext). Set by the first
+	// CreateGrant that carries one; empty before.
+	GrantTokenKey         []byte `protobuf:"bytes,3,opt,name=grant_token_key,json=grantTokenKey,proto3" json:"grant_token_key,omitempty"`
+	GrantTokenDomainKeyId string `protobuf:"bytes,4,opt,name=grant_token_domain_key_id,json=grantTokenDomainKeyId,proto3" json:"grant_token_domain_key_id,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Region) Reset() {
@@ -902,6 +966,309 @@ func (x *Region) GetActiveDomainKeyId() string {
 	return ""
 }
 
+func (x *Region) GetGrantTokenKey() []byte {
+	if x != nil {
+		return x.GrantTokenKey
+	}
+	return nil
+}
+
+func (x *Region) GetGrantTokenDomainKeyId() string {
+	if x != nil {
+		return x.GrantTokenDomainKeyId
+	}
+	return ""
+}
+
+// Grant delegates operations on one key to one principal (AWS KMS grants).
+type Grant struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	GrantId string                 `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	KeyId   string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Optional; CreateGrant with the same key, name and parameters returns the
+	// existing grant instead of creating another.
+	Name              string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	GranteePrincipal  string `protobuf:"bytes,4,opt,name=grantee_principal,json=granteePrincipal,proto3" json:"grantee_principal,omitempty"`
+	RetiringPrincipal string `protobuf:"bytes,5,opt,name=retiring_principal,json=retiringPrincipal,proto3" json:"retiring_principal,omitempty"`
+	// AWS grant operation names without "kms:" (Encrypt, Decrypt, ...), in
+	// the order the caller gave them.
+	Operations []string `protobuf:"bytes,6,rep,name=operations,proto3" json:"operations,omitempty"`
+	// At most one of the two constraint maps is non-empty.
+	EncryptionContextEquals map[string]string `protobuf:"bytes,7,rep,name=encryption_context_equals,json=encryptionContextEquals,proto3" json:"encryption_context_equals,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	EncryptionContextSubset map[string]string `protobuf:"bytes,8,rep,name=encryption_context_subset,json=encryptionContextSubset,proto3" json:"encryption_context_subset,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	IssuingPrincipal        string            `protobuf:"bytes,9,opt,name=issuing_principal,json=issuingPrincipal,proto3" json:"issuing_principal,omitempty"`
+	CreationTimeUnixNano    int64             `protobuf:"varint,10,opt,name=creation_time_unix_nano,json=creationTimeUnixNano,proto3" json:"creation_time_unix_nano,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *Grant) Reset() {
+	*x = Grant{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grant) ProtoMessage() {}
+
+func (x *Grant) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grant.ProtoReflect.Descriptor instead.
+func (*Grant) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Grant) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *Grant) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *Grant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Grant) GetGranteePrincipal() string {
+	if x != nil {
+		return x.GranteePrincipal
+	}
+	return ""
+}
+
+func (x *Grant) GetRetiringPrincipal() string {
+	if x != nil {
+		return x.RetiringPrincipal
+	}
+	return ""
+}
+
+func (x *Grant) GetOperations() []string {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+func (x *Grant) GetEncryptionContextEquals() map[string]string {
+	if x != nil {
+		return x.EncryptionContextEquals
+	}
+	return nil
+}
+
+func (x *Grant) GetEncryptionContextSubset() map[string]string {
+	if x != nil {
+		return x.EncryptionContextSubset
+	}
+	return nil
+}
+
+func (x *Grant) GetIssuingPrincipal() string {
+	if x != nil {
+		return x.IssuingPrincipal
+	}
+	return ""
+}
+
+func (x *Grant) GetCreationTimeUnixNano() int64 {
+	if x != nil {
+		return x.CreationTimeUnixNano
+	}
+	return 0
+}
+
+// RemovedGrant remembers a retired or revoked grant for a bounded time so
+// that nodes refuse grant tokens that still name it.
+type RemovedGrant struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	GrantId             string                 `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	KeyId               string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	RemovalTimeUnixNano int64                  `protobuf:"varint,3,opt,name=removal_time_unix_nano,json=removalTimeUnixNano,proto3" json:"removal_time_unix_nano,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *RemovedGrant) Reset() {
+	*x = RemovedGrant{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovedGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovedGrant) ProtoMessage() {}
+
+func (x *RemovedGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovedGrant.ProtoReflect.Descriptor instead.
+func (*RemovedGrant) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RemovedGrant) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *RemovedGrant) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RemovedGrant) GetRemovalTimeUnixNano() int64 {
+	if x != nil {
+		return x.RemovalTimeUnixNano
+	}
+	return 0
+}
+
+// ManagementEvent records one applied management command (accepted or
+// rejected) in the replicated state: who changed what, when.
+type ManagementEvent struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Index        uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	TimeUnixNano int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	Principal    string                 `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	// Command name as in AWS KMS: CreateKey, PutKeyPolicy, RevokeGrant, ...
+	Operation string `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"`
+	KeyId     string `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	AliasName string `protobuf:"bytes,6,opt,name=alias_name,json=aliasName,proto3" json:"alias_name,omitempty"`
+	GrantId   string `protobuf:"bytes,7,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// "" when the command was applied, else the rejection kind
+	// (NotFound, InvalidState, ...).
+	ErrorKind     string `protobuf:"bytes,8,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManagementEvent) Reset() {
+	*x = ManagementEvent{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManagementEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManagementEvent) ProtoMessage() {}
+
+func (x *ManagementEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManagementEvent.ProtoReflect.Descriptor instead.
+func (*ManagementEvent) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ManagementEvent) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ManagementEvent) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *ManagementEvent) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetAliasName() string {
+	if x != nil {
+		return x.AliasName
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetErrorKind() string {
+	if x != nil {
+		return x.ErrorKind
+	}
+	return ""
+}
+
 type CreateKey struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -911,7 +1278,7 @@ type CreateKey struct {
 
 func (x *CreateKey) Reset() {
 	*x = CreateKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[7]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1290,7 @@ func (x *CreateKey) String() string {
 func (*CreateKey) ProtoMessage() {}
 
 func (x *CreateKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[7]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1303,7 @@ func (x *CreateKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKey.ProtoReflect.Descriptor instead.
 func (*CreateKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{7}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateKey) GetKey() *Key {
@@ -956,7 +1323,7 @@ type UpdateKeyDescription struct {
 
 func (x *UpdateKeyDescription) Reset() {
 	*x = UpdateKeyDescription{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1335,7 @@ func (x *UpdateKeyDescription) String() string {
 func (*UpdateKeyDescription) ProtoMessage() {}
 
 func (x *UpdateKeyDescription) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1348,7 @@ func (x *UpdateKeyDescription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateKeyDescription.ProtoReflect.Descriptor instead.
 func (*UpdateKeyDescription) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{8}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateKeyDescription) GetKeyId() string {
@@ -1008,7 +1375,7 @@ type SetKeyEnabled struct {
 
 func (x *SetKeyEnabled) Reset() {
 	*x = SetKeyEnabled{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1387,7 @@ func (x *SetKeyEnabled) String() string {
 func (*SetKeyEnabled) ProtoMessage() {}
 
 func (x *SetKeyEnabled) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1400,7 @@ func (x *SetKeyEnabled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetKeyEnabled.ProtoReflect.Descriptor instead.
 func (*SetKeyEnabled) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{9}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetKeyEnabled) GetKeyId() string {
@@ -1060,7 +1427,7 @@ type ScheduleKeyDeletion struct {
 
 func (x *ScheduleKeyDeletion) Reset() {
 	*x = ScheduleKeyDeletion{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1439,7 @@ func (x *ScheduleKeyDeletion) String() string {
 func (*ScheduleKeyDeletion) ProtoMessage() {}
 
 func (x *ScheduleKeyDeletion) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1452,7 @@ func (x *ScheduleKeyDeletion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleKeyDeletion.ProtoReflect.Descriptor instead.
 func (*ScheduleKeyDeletion) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{10}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ScheduleKeyDeletion) GetKeyId() string {
@@ -1111,7 +1478,7 @@ type CancelKeyDeletion struct {
 
 func (x *CancelKeyDeletion) Reset() {
 	*x = CancelKeyDeletion{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1490,7 @@ func (x *CancelKeyDeletion) String() string {
 func (*CancelKeyDeletion) ProtoMessage() {}
 
 func (x *CancelKeyDeletion) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1503,7 @@ func (x *CancelKeyDeletion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelKeyDeletion.ProtoReflect.Descriptor instead.
 func (*CancelKeyDeletion) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{11}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelKeyDeletion) GetKeyId() string {
@@ -1157,7 +1524,7 @@ type DeleteKey struct {
 
 func (x *DeleteKey) Reset() {
 	*x = DeleteKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1536,7 @@ func (x *DeleteKey) String() string {
 func (*DeleteKey) ProtoMessage() {}
 
 func (x *DeleteKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1549,7 @@ func (x *DeleteKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteKey.ProtoReflect.Descriptor instead.
 func (*DeleteKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{12}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteKey) GetKeyId() string {
@@ -1203,7 +1570,7 @@ type SetKeyRotation struct {
 
 func (x *SetKeyRotation) Reset() {
 	*x = SetKeyRotation{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1582,7 @@ func (x *SetKeyRotation) String() string {
 func (*SetKeyRotation) ProtoMessage() {}
 
 func (x *SetKeyRotation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1595,7 @@ func (x *SetKeyRotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetKeyRotation.ProtoReflect.Descriptor instead.
 func (*SetKeyRotation) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{13}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetKeyRotation) GetKeyId() string {
@@ -1262,7 +1629,7 @@ type RotateKey struct {
 
 func (x *RotateKey) Reset() {
 	*x = RotateKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1641,7 @@ func (x *RotateKey) String() string {
 func (*RotateKey) ProtoMessage() {}
 
 func (x *RotateKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1654,7 @@ func (x *RotateKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKey.ProtoReflect.Descriptor instead.
 func (*RotateKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{14}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RotateKey) GetKeyId() string {
@@ -1314,7 +1681,7 @@ type CreateAlias struct {
 
 func (x *CreateAlias) Reset() {
 	*x = CreateAlias{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1693,7 @@ func (x *CreateAlias) String() string {
 func (*CreateAlias) ProtoMessage() {}
 
 func (x *CreateAlias) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1706,7 @@ func (x *CreateAlias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAlias.ProtoReflect.Descriptor instead.
 func (*CreateAlias) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{15}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateAlias) GetAliasName() string {
@@ -1366,7 +1733,7 @@ type UpdateAlias struct {
 
 func (x *UpdateAlias) Reset() {
 	*x = UpdateAlias{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1745,7 @@ func (x *UpdateAlias) String() string {
 func (*UpdateAlias) ProtoMessage() {}
 
 func (x *UpdateAlias) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1758,7 @@ func (x *UpdateAlias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAlias.ProtoReflect.Descriptor instead.
 func (*UpdateAlias) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{16}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateAlias) GetAliasName() string {
@@ -1417,7 +1784,7 @@ type DeleteAlias struct {
 
 func (x *DeleteAlias) Reset() {
 	*x = DeleteAlias{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1796,7 @@ func (x *DeleteAlias) String() string {
 func (*DeleteAlias) ProtoMessage() {}
 
 func (x *DeleteAlias) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1809,7 @@ func (x *DeleteAlias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAlias.ProtoReflect.Descriptor instead.
 func (*DeleteAlias) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteAlias) GetAliasName() string {
@@ -1462,7 +1829,7 @@ type TagResource struct {
 
 func (x *TagResource) Reset() {
 	*x = TagResource{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1841,7 @@ func (x *TagResource) String() string {
 func (*TagResource) ProtoMessage() {}
 
 func (x *TagResource) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1854,7 @@ func (x *TagResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResource.ProtoReflect.Descriptor instead.
 func (*TagResource) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{18}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TagResource) GetKeyId() string {
@@ -1514,7 +1881,7 @@ type UntagResource struct {
 
 func (x *UntagResource) Reset() {
 	*x = UntagResource{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1893,7 @@ func (x *UntagResource) String() string {
 func (*UntagResource) ProtoMessage() {}
 
 func (x *UntagResource) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1906,7 @@ func (x *UntagResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResource.ProtoReflect.Descriptor instead.
 func (*UntagResource) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{19}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UntagResource) GetKeyId() string {
@@ -1556,6 +1923,182 @@ func (x *UntagResource) GetTagKeys() []string {
 	return nil
 }
 
+type PutKeyPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Policy        []byte                 `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutKeyPolicy) Reset() {
+	*x = PutKeyPolicy{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutKeyPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutKeyPolicy) ProtoMessage() {}
+
+func (x *PutKeyPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutKeyPolicy.ProtoReflect.Descriptor instead.
+func (*PutKeyPolicy) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PutKeyPolicy) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *PutKeyPolicy) GetPolicy() []byte {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// CreateGrant stores grant (id, issuer and time chosen by the proposer). If
+// the region has no grant token key yet, the proposer supplies a fresh one,
+// wrapped under the active domain key; Apply keeps the first one it sees.
+type CreateGrant struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	Grant                 *Grant                 `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	GrantTokenKey         []byte                 `protobuf:"bytes,2,opt,name=grant_token_key,json=grantTokenKey,proto3" json:"grant_token_key,omitempty"`
+	GrantTokenDomainKeyId string                 `protobuf:"bytes,3,opt,name=grant_token_domain_key_id,json=grantTokenDomainKeyId,proto3" json:"grant_token_domain_key_id,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *CreateGrant) Reset() {
+	*x = CreateGrant{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGrant) ProtoMessage() {}
+
+func (x *CreateGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGrant.ProtoReflect.Descriptor instead.
+func (*CreateGrant) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CreateGrant) GetGrant() *Grant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+func (x *CreateGrant) GetGrantTokenKey() []byte {
+	if x != nil {
+		return x.GrantTokenKey
+	}
+	return nil
+}
+
+func (x *CreateGrant) GetGrantTokenDomainKeyId() string {
+	if x != nil {
+		return x.GrantTokenDomainKeyId
+	}
+	return ""
+}
+
+// RemoveGrant retires (revoke = false) or revokes (revoke = true) a grant.
+type RemoveGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	GrantId       string                 `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	Revoke        bool                   `protobuf:"varint,3,opt,name=revoke,proto3" json:"revoke,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGrant) Reset() {
+	*x = RemoveGrant{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGrant) ProtoMessage() {}
+
+func (x *RemoveGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGrant.ProtoReflect.Descriptor instead.
+func (*RemoveGrant) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RemoveGrant) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RemoveGrant) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *RemoveGrant) GetRevoke() bool {
+	if x != nil {
+		return x.Revoke
+	}
+	return false
+}
+
 // First command of a region, proposed by the bootstrapping node.
 type InitRegion struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1568,7 +2111,7 @@ type InitRegion struct {
 
 func (x *InitRegion) Reset() {
 	*x = InitRegion{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +2123,7 @@ func (x *InitRegion) String() string {
 func (*InitRegion) ProtoMessage() {}
 
 func (x *InitRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +2136,7 @@ func (x *InitRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRegion.ProtoReflect.Descriptor instead.
 func (*InitRegion) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{20}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InitRegion) GetName() string {
@@ -1627,7 +2170,7 @@ type AddDomainKey struct {
 
 func (x *AddDomainKey) Reset() {
 	*x = AddDomainKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +2182,7 @@ func (x *AddDomainKey) String() string {
 func (*AddDomainKey) ProtoMessage() {}
 
 func (x *AddDomainKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +2195,7 @@ func (x *AddDomainKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainKey.ProtoReflect.Descriptor instead.
 func (*AddDomainKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{21}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AddDomainKey) GetDomainKey() *DomainKey {
@@ -1678,7 +2221,7 @@ type RegisterNode struct {
 
 func (x *RegisterNode) Reset() {
 	*x = RegisterNode{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +2233,7 @@ func (x *RegisterNode) String() string {
 func (*RegisterNode) ProtoMessage() {}
 
 func (x *RegisterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +2246,7 @@ func (x *RegisterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNode.ProtoReflect.Descriptor instead.
 func (*RegisterNode) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{22}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RegisterNode) GetNode() *Node {
@@ -1722,7 +2265,7 @@ type DeregisterNode struct {
 
 func (x *DeregisterNode) Reset() {
 	*x = DeregisterNode{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +2277,7 @@ func (x *DeregisterNode) String() string {
 func (*DeregisterNode) ProtoMessage() {}
 
 func (x *DeregisterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +2290,7 @@ func (x *DeregisterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterNode.ProtoReflect.Descriptor instead.
 func (*DeregisterNode) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{23}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeregisterNode) GetId() string {
@@ -1768,6 +2311,9 @@ type SnapshotRecord struct {
 	//	*SnapshotRecord_Node
 	//	*SnapshotRecord_Key
 	//	*SnapshotRecord_Alias
+	//	*SnapshotRecord_Grant
+	//	*SnapshotRecord_RemovedGrant
+	//	*SnapshotRecord_ManagementEvent
 	Record        isSnapshotRecord_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1775,7 +2321,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +2333,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +2346,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{24}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -1855,6 +2401,33 @@ func (x *SnapshotRecord) GetAlias() *Alias {
 	return nil
 }
 
+func (x *SnapshotRecord) GetGrant() *Grant {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_Grant); ok {
+			return x.Grant
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetRemovedGrant() *RemovedGrant {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_RemovedGrant); ok {
+			return x.RemovedGrant
+		}
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetManagementEvent() *ManagementEvent {
+	if x != nil {
+		if x, ok := x.Record.(*SnapshotRecord_ManagementEvent); ok {
+			return x.ManagementEvent
+		}
+	}
+	return nil
+}
+
 type isSnapshotRecord_Record interface {
 	isSnapshotRecord_Record()
 }
@@ -1879,6 +2452,18 @@ type SnapshotRecord_Alias struct {
 	Alias *Alias `protobuf:"bytes,5,opt,name=alias,proto3,oneof"`
 }
 
+type SnapshotRecord_Grant struct {
+	Grant *Grant `protobuf:"bytes,6,opt,name=grant,proto3,oneof"`
+}
+
+type SnapshotRecord_RemovedGrant struct {
+	RemovedGrant *RemovedGrant `protobuf:"bytes,7,opt,name=removed_grant,json=removedGrant,proto3,oneof"`
+}
+
+type SnapshotRecord_ManagementEvent struct {
+	ManagementEvent *ManagementEvent `protobuf:"bytes,8,opt,name=management_event,json=managementEvent,proto3,oneof"`
+}
+
 func (*SnapshotRecord_Region) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_DomainKey) isSnapshotRecord_Record() {}
@@ -1889,11 +2474,17 @@ func (*SnapshotRecord_Key) isSnapshotRecord_Record() {}
 
 func (*SnapshotRecord_Alias) isSnapshotRecord_Record() {}
 
+func (*SnapshotRecord_Grant) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_RemovedGrant) isSnapshotRecord_Record() {}
+
+func (*SnapshotRecord_ManagementEvent) isSnapshotRecord_Record() {}
+
 var File_fsm_fsmpb_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\x13fsm/fsmpb/fsm.proto\x12\ftrent.fsm.v1\"\xed\t\n" +
+	"\x13fsm/fsmpb/fsm.proto\x12\ftrent.fsm.v1\"\xb1\v\n" +
 	"\aCommand\x12$\n" +
 	"\x0etime_unix_nano\x18\x01 \x01(\x03R\ftimeUnixNano\x12\x1c\n" +
 	"\tprincipal\x18\x02 \x01(\tR\tprincipal\x128\n" +
@@ -1913,13 +2504,16 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\fupdate_alias\x18\x13 \x01(\v2\x19.trent.fsm.v1.UpdateAliasH\x00R\vupdateAlias\x12>\n" +
 	"\fdelete_alias\x18\x14 \x01(\v2\x19.trent.fsm.v1.DeleteAliasH\x00R\vdeleteAlias\x12>\n" +
 	"\ftag_resource\x18\x15 \x01(\v2\x19.trent.fsm.v1.TagResourceH\x00R\vtagResource\x12D\n" +
-	"\x0euntag_resource\x18\x16 \x01(\v2\x1b.trent.fsm.v1.UntagResourceH\x00R\runtagResource\x12;\n" +
+	"\x0euntag_resource\x18\x16 \x01(\v2\x1b.trent.fsm.v1.UntagResourceH\x00R\runtagResource\x12B\n" +
+	"\x0eput_key_policy\x18\x17 \x01(\v2\x1a.trent.fsm.v1.PutKeyPolicyH\x00R\fputKeyPolicy\x12>\n" +
+	"\fcreate_grant\x18\x18 \x01(\v2\x19.trent.fsm.v1.CreateGrantH\x00R\vcreateGrant\x12>\n" +
+	"\fremove_grant\x18\x19 \x01(\v2\x19.trent.fsm.v1.RemoveGrantH\x00R\vremoveGrant\x12;\n" +
 	"\vinit_region\x18\x1e \x01(\v2\x18.trent.fsm.v1.InitRegionH\x00R\n" +
 	"initRegion\x12B\n" +
 	"\x0eadd_domain_key\x18\x1f \x01(\v2\x1a.trent.fsm.v1.AddDomainKeyH\x00R\faddDomainKey\x12A\n" +
 	"\rregister_node\x18  \x01(\v2\x1a.trent.fsm.v1.RegisterNodeH\x00R\fregisterNode\x12G\n" +
 	"\x0fderegister_node\x18! \x01(\v2\x1c.trent.fsm.v1.DeregisterNodeH\x00R\x0ederegisterNodeB\x04\n" +
-	"\x02op\"\xdc\x05\n" +
+	"\x02op\"\xf4\x05\n" +
 	"\x03Key\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x19\n" +
@@ -1937,7 +2531,8 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\bversions\x18\r \x03(\v2\x18.trent.fsm.v1.KeyVersionR\bversions\x12/\n" +
 	"\x04tags\x18\x0e \x03(\v2\x1b.trent.fsm.v1.Key.TagsEntryR\x04tags\x12\x16\n" +
 	"\x06origin\x18\x0f \x01(\tR\x06origin\x12\x18\n" +
-	"\acreator\x18\x10 \x01(\tR\acreator\x1a7\n" +
+	"\acreator\x18\x10 \x01(\tR\acreator\x12\x16\n" +
+	"\x06policy\x18\x11 \x01(\fR\x06policy\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc8\x01\n" +
@@ -1960,10 +2555,47 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
-	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\"M\n" +
+	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\"\xaf\x01\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
-	"\x14active_domain_key_id\x18\x02 \x01(\tR\x11activeDomainKeyId\"0\n" +
+	"\x14active_domain_key_id\x18\x02 \x01(\tR\x11activeDomainKeyId\x12&\n" +
+	"\x0fgrant_token_key\x18\x03 \x01(\fR\rgrantTokenKey\x128\n" +
+	"\x19grant_token_domain_key_id\x18\x04 \x01(\tR\x15grantTokenDomainKeyId\"\xa1\x05\n" +
+	"\x05Grant\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12+\n" +
+	"\x11grantee_principal\x18\x04 \x01(\tR\x10granteePrincipal\x12-\n" +
+	"\x12retiring_principal\x18\x05 \x01(\tR\x11retiringPrincipal\x12\x1e\n" +
+	"\n" +
+	"operations\x18\x06 \x03(\tR\n" +
+	"operations\x12l\n" +
+	"\x19encryption_context_equals\x18\a \x03(\v20.trent.fsm.v1.Grant.EncryptionContextEqualsEntryR\x17encryptionContextEquals\x12l\n" +
+	"\x19encryption_context_subset\x18\b \x03(\v20.trent.fsm.v1.Grant.EncryptionContextSubsetEntryR\x17encryptionContextSubset\x12+\n" +
+	"\x11issuing_principal\x18\t \x01(\tR\x10issuingPrincipal\x125\n" +
+	"\x17creation_time_unix_nano\x18\n" +
+	" \x01(\x03R\x14creationTimeUnixNano\x1aJ\n" +
+	"\x1cEncryptionContextEqualsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aJ\n" +
+	"\x1cEncryptionContextSubsetEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"u\n" +
+	"\fRemovedGrant\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x123\n" +
+	"\x16removal_time_unix_nano\x18\x03 \x01(\x03R\x13removalTimeUnixNano\"\xf9\x01\n" +
+	"\x0fManagementEvent\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12$\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x1c\n" +
+	"\toperation\x18\x04 \x01(\tR\toperation\x12\x15\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x12\x1d\n" +
+	"\n" +
+	"alias_name\x18\x06 \x01(\tR\taliasName\x12\x19\n" +
+	"\bgrant_id\x18\a \x01(\tR\agrantId\x12\x1d\n" +
+	"\n" +
+	"error_kind\x18\b \x01(\tR\terrorKind\"0\n" +
 	"\tCreateKey\x12#\n" +
 	"\x03key\x18\x01 \x01(\v2\x11.trent.fsm.v1.KeyR\x03key\"O\n" +
 	"\x14UpdateKeyDescription\x12\x15\n" +
@@ -2005,7 +2637,18 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"A\n" +
 	"\rUntagResource\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x19\n" +
-	"\btag_keys\x18\x02 \x03(\tR\atagKeys\"\x80\x01\n" +
+	"\btag_keys\x18\x02 \x03(\tR\atagKeys\"=\n" +
+	"\fPutKeyPolicy\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x16\n" +
+	"\x06policy\x18\x02 \x01(\fR\x06policy\"\x9a\x01\n" +
+	"\vCreateGrant\x12)\n" +
+	"\x05grant\x18\x01 \x01(\v2\x13.trent.fsm.v1.GrantR\x05grant\x12&\n" +
+	"\x0fgrant_token_key\x18\x02 \x01(\fR\rgrantTokenKey\x128\n" +
+	"\x19grant_token_domain_key_id\x18\x03 \x01(\tR\x15grantTokenDomainKeyId\"W\n" +
+	"\vRemoveGrant\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x16\n" +
+	"\x06revoke\x18\x03 \x01(\bR\x06revoke\"\x80\x01\n" +
 	"\n" +
 	"InitRegion\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
@@ -2020,14 +2663,17 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\fRegisterNode\x12&\n" +
 	"\x04node\x18\x01 \x01(\v2\x12.trent.fsm.v1.NodeR\x04node\" \n" +
 	"\x0eDeregisterNode\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x82\x02\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xbe\x03\n" +
 	"\x0eSnapshotRecord\x12.\n" +
 	"\x06region\x18\x01 \x01(\v2\x14.trent.fsm.v1.RegionH\x00R\x06region\x128\n" +
 	"\n" +
 	"domain_key\x18\x02 \x01(\v2\x17.trent.fsm.v1.DomainKeyH\x00R\tdomainKey\x12(\n" +
 	"\x04node\x18\x03 \x01(\v2\x12.trent.fsm.v1.NodeH\x00R\x04node\x12%\n" +
 	"\x03key\x18\x04 \x01(\v2\x11.trent.fsm.v1.KeyH\x00R\x03key\x12+\n" +
-	"\x05alias\x18\x05 \x01(\v2\x13.trent.fsm.v1.AliasH\x00R\x05aliasB\b\n" +
+	"\x05alias\x18\x05 \x01(\v2\x13.trent.fsm.v1.AliasH\x00R\x05alias\x12+\n" +
+	"\x05grant\x18\x06 \x01(\v2\x13.trent.fsm.v1.GrantH\x00R\x05grant\x12A\n" +
+	"\rremoved_grant\x18\a \x01(\v2\x1a.trent.fsm.v1.RemovedGrantH\x00R\fremovedGrant\x12J\n" +
+	"\x10management_event\x18\b \x01(\v2\x1d.trent.fsm.v1.ManagementEventH\x00R\x0fmanagementEventB\b\n" +
 	"\x06record*t\n" +
 	"\bKeyState\x12\x19\n" +
 	"\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -2048,7 +2694,7 @@ func file_fsm_fsmpb_fsm_proto_rawDescGZIP() []byte {
 }
 
 var file_fsm_fsmpb_fsm_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(KeyState)(0),                // 0: trent.fsm.v1.KeyState
 	(*Command)(nil),              // 1: trent.fsm.v1.Command
@@ -2058,65 +2704,82 @@ var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*DomainKey)(nil),            // 5: trent.fsm.v1.DomainKey
 	(*Node)(nil),                 // 6: trent.fsm.v1.Node
 	(*Region)(nil),               // 7: trent.fsm.v1.Region
-	(*CreateKey)(nil),            // 8: trent.fsm.v1.CreateKey
-	(*UpdateKeyDescription)(nil), // 9: trent.fsm.v1.UpdateKeyDescription
-	(*SetKeyEnabled)(nil),        // 10: trent.fsm.v1.SetKeyEnabled
-	(*ScheduleKeyDeletion)(nil),  // 11: trent.fsm.v1.ScheduleKeyDeletion
-	(*CancelKeyDeletion)(nil),    // 12: trent.fsm.v1.CancelKeyDeletion
-	(*DeleteKey)(nil),            // 13: trent.fsm.v1.DeleteKey
-	(*SetKeyRotation)(nil),       // 14: trent.fsm.v1.SetKeyRotation
-	(*RotateKey)(nil),            // 15: trent.fsm.v1.RotateKey
-	(*CreateAlias)(nil),          // 16: trent.fsm.v1.CreateAlias
-	(*UpdateAlias)(nil),          // 17: trent.fsm.v1.UpdateAlias
-	(*DeleteAlias)(nil),          // 18: trent.fsm.v1.DeleteAlias
-	(*TagResource)(nil),          // 19: trent.fsm.v1.TagResource
-	(*UntagResource)(nil),        // 20: trent.fsm.v1.UntagResource
-	(*InitRegion)(nil),           // 21: trent.fsm.v1.InitRegion
-	(*AddDomainKey)(nil),         // 22: trent.fsm.v1.AddDomainKey
-	(*RegisterNode)(nil),         // 23: trent.fsm.v1.RegisterNode
-	(*DeregisterNode)(nil),       // 24: trent.fsm.v1.DeregisterNode
-	(*SnapshotRecord)(nil),       // 25: trent.fsm.v1.SnapshotRecord
-	nil,                          // 26: trent.fsm.v1.Key.TagsEntry
-	nil,                          // 27: trent.fsm.v1.TagResource.TagsEntry
+	(*Grant)(nil),                // 8: trent.fsm.v1.Grant
+	(*RemovedGrant)(nil),         // 9: trent.fsm.v1.RemovedGrant
+	(*ManagementEvent)(nil),      // 10: trent.fsm.v1.ManagementEvent
+	(*CreateKey)(nil),            // 11: trent.fsm.v1.CreateKey
+	(*UpdateKeyDescription)(nil), // 12: trent.fsm.v1.UpdateKeyDescription
+	(*SetKeyEnabled)(nil),        // 13: trent.fsm.v1.SetKeyEnabled
+	(*ScheduleKeyDeletion)(nil),  // 14: trent.fsm.v1.ScheduleKeyDeletion
+	(*CancelKeyDeletion)(nil),    // 15: trent.fsm.v1.CancelKeyDeletion
+	(*DeleteKey)(nil),            // 16: trent.fsm.v1.DeleteKey
+	(*SetKeyRotation)(nil),       // 17: trent.fsm.v1.SetKeyRotation
+	(*RotateKey)(nil),            // 18: trent.fsm.v1.RotateKey
+	(*CreateAlias)(nil),          // 19: trent.fsm.v1.CreateAlias
+	(*UpdateAlias)(nil),          // 20: trent.fsm.v1.UpdateAlias
+	(*DeleteAlias)(nil),          // 21: trent.fsm.v1.DeleteAlias
+	(*TagResource)(nil),          // 22: trent.fsm.v1.TagResource
+	(*UntagResource)(nil),        // 23: trent.fsm.v1.UntagResource
+	(*PutKeyPolicy)(nil),         // 24: trent.fsm.v1.PutKeyPolicy
+	(*CreateGrant)(nil),          // 25: trent.fsm.v1.CreateGrant
+	(*RemoveGrant)(nil),          // 26: trent.fsm.v1.RemoveGrant
+	(*InitRegion)(nil),           // 27: trent.fsm.v1.InitRegion
+	(*AddDomainKey)(nil),         // 28: trent.fsm.v1.AddDomainKey
+	(*RegisterNode)(nil),         // 29: trent.fsm.v1.RegisterNode
+	(*DeregisterNode)(nil),       // 30: trent.fsm.v1.DeregisterNode
+	(*SnapshotRecord)(nil),       // 31: trent.fsm.v1.SnapshotRecord
+	nil,                          // 32: trent.fsm.v1.Key.TagsEntry
+	nil,                          // 33: trent.fsm.v1.Grant.EncryptionContextEqualsEntry
+	nil,                          // 34: trent.fsm.v1.Grant.EncryptionContextSubsetEntry
+	nil,                          // 35: trent.fsm.v1.TagResource.TagsEntry
 }
 var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
-	8,  // 0: trent.fsm.v1.Command.create_key:type_name -> trent.fsm.v1.CreateKey
-	9,  // 1: trent.fsm.v1.Command.update_key_description:type_name -> trent.fsm.v1.UpdateKeyDescription
-	10, // 2: trent.fsm.v1.Command.set_key_enabled:type_name -> trent.fsm.v1.SetKeyEnabled
-	11, // 3: trent.fsm.v1.Command.schedule_key_deletion:type_name -> trent.fsm.v1.ScheduleKeyDeletion
-	12, // 4: trent.fsm.v1.Command.cancel_key_deletion:type_name -> trent.fsm.v1.CancelKeyDeletion
-	13, // 5: trent.fsm.v1.Command.delete_key:type_name -> trent.fsm.v1.DeleteKey
-	14, // 6: trent.fsm.v1.Command.set_key_rotation:type_name -> trent.fsm.v1.SetKeyRotation
-	15, // 7: trent.fsm.v1.Command.rotate_key:type_name -> trent.fsm.v1.RotateKey
-	16, // 8: trent.fsm.v1.Command.create_alias:type_name -> trent.fsm.v1.CreateAlias
-	17, // 9: trent.fsm.v1.Command.update_alias:type_name -> trent.fsm.v1.UpdateAlias
-	18, // 10: trent.fsm.v1.Command.delete_alias:type_name -> trent.fsm.v1.DeleteAlias
-	19, // 11: trent.fsm.v1.Command.tag_resource:type_name -> trent.fsm.v1.TagResource
-	20, // 12: trent.fsm.v1.Command.untag_resource:type_name -> trent.fsm.v1.UntagResource
-	21, // 13: trent.fsm.v1.Command.init_region:type_name -> trent.fsm.v1.InitRegion
-	22, // 14: trent.fsm.v1.Command.add_domain_key:type_name -> trent.fsm.v1.AddDomainKey
-	23, // 15: trent.fsm.v1.Command.register_node:type_name -> trent.fsm.v1.RegisterNode
-	24, // 16: trent.fsm.v1.Command.deregister_node:type_name -> trent.fsm.v1.DeregisterNode
-	0,  // 17: trent.fsm.v1.Key.state:type_name -> trent.fsm.v1.KeyState
-	3,  // 18: trent.fsm.v1.Key.versions:type_name -> trent.fsm.v1.KeyVersion
-	26, // 19: trent.fsm.v1.Key.tags:type_name -> trent.fsm.v1.Key.TagsEntry
-	2,  // 20: trent.fsm.v1.CreateKey.key:type_name -> trent.fsm.v1.Key
-	3,  // 21: trent.fsm.v1.RotateKey.version:type_name -> trent.fsm.v1.KeyVersion
-	27, // 22: trent.fsm.v1.TagResource.tags:type_name -> trent.fsm.v1.TagResource.TagsEntry
-	5,  // 23: trent.fsm.v1.InitRegion.domain_key:type_name -> trent.fsm.v1.DomainKey
-	6,  // 24: trent.fsm.v1.InitRegion.node:type_name -> trent.fsm.v1.Node
-	5,  // 25: trent.fsm.v1.AddDomainKey.domain_key:type_name -> trent.fsm.v1.DomainKey
-	6,  // 26: trent.fsm.v1.RegisterNode.node:type_name -> trent.fsm.v1.Node
-	7,  // 27: trent.fsm.v1.SnapshotRecord.region:type_name -> trent.fsm.v1.Region
-	5,  // 28: trent.fsm.v1.SnapshotRecord.domain_key:type_name -> trent.fsm.v1.DomainKey
-	6,  // 29: trent.fsm.v1.SnapshotRecord.node:type_name -> trent.fsm.v1.Node
-	2,  // 30: trent.fsm.v1.SnapshotRecord.key:type_name -> trent.fsm.v1.Key
-	4,  // 31: trent.fsm.v1.SnapshotRecord.alias:type_name -> trent.fsm.v1.Alias
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	11, // 0: trent.fsm.v1.Command.create_key:type_name -> trent.fsm.v1.CreateKey
+	12, // 1: trent.fsm.v1.Command.update_key_description:type_name -> trent.fsm.v1.UpdateKeyDescription
+	13, // 2: trent.fsm.v1.Command.set_key_enabled:type_name -> trent.fsm.v1.SetKeyEnabled
+	14, // 3: trent.fsm.v1.Command.schedule_key_deletion:type_name -> trent.fsm.v1.ScheduleKeyDeletion
+	15, // 4: trent.fsm.v1.Command.cancel_key_deletion:type_name -> trent.fsm.v1.CancelKeyDeletion
+	16, // 5: trent.fsm.v1.Command.delete_key:type_name -> trent.fsm.v1.DeleteKey
+	17, // 6: trent.fsm.v1.Command.set_key_rotation:type_name -> trent.fsm.v1.SetKeyRotation
+	18, // 7: trent.fsm.v1.Command.rotate_key:type_name -> trent.fsm.v1.RotateKey
+	19, // 8: trent.fsm.v1.Command.create_alias:type_name -> trent.fsm.v1.CreateAlias
+	20, // 9: trent.fsm.v1.Command.update_alias:type_name -> trent.fsm.v1.UpdateAlias
+	21, // 10: trent.fsm.v1.Command.delete_alias:type_name -> trent.fsm.v1.DeleteAlias
+	22, // 11: trent.fsm.v1.Command.tag_resource:type_name -> trent.fsm.v1.TagResource
+	23, // 12: trent.fsm.v1.Command.untag_resource:type_name -> trent.fsm.v1.UntagResource
+	24, // 13: trent.fsm.v1.Command.put_key_policy:type_name -> trent.fsm.v1.PutKeyPolicy
+	25, // 14: trent.fsm.v1.Command.create_grant:type_name -> trent.fsm.v1.CreateGrant
+	26, // 15: trent.fsm.v1.Command.remove_grant:type_name -> trent.fsm.v1.RemoveGrant
+	27, // 16: trent.fsm.v1.Command.init_region:type_name -> trent.fsm.v1.InitRegion
+	28, // 17: trent.fsm.v1.Command.add_domain_key:type_name -> trent.fsm.v1.AddDomainKey
+	29, // 18: trent.fsm.v1.Command.register_node:type_name -> trent.fsm.v1.RegisterNode
+	30, // 19: trent.fsm.v1.Command.deregister_node:type_name -> trent.fsm.v1.DeregisterNode
+	0,  // 20: trent.fsm.v1.Key.state:type_name -> trent.fsm.v1.KeyState
+	3,  // 21: trent.fsm.v1.Key.versions:type_name -> trent.fsm.v1.KeyVersion
+	32, // 22: trent.fsm.v1.Key.tags:type_name -> trent.fsm.v1.Key.TagsEntry
+	33, // 23: trent.fsm.v1.Grant.encryption_context_equals:type_name -> trent.fsm.v1.Grant.EncryptionContextEqualsEntry
+	34, // 24: trent.fsm.v1.Grant.encryption_context_subset:type_name -> trent.fsm.v1.Grant.EncryptionContextSubsetEntry
+	2,  // 25: trent.fsm.v1.CreateKey.key:type_name -> trent.fsm.v1.Key
+	3,  // 26: trent.fsm.v1.RotateKey.version:type_name -> trent.fsm.v1.KeyVersion
+	35, // 27: trent.fsm.v1.TagResource.tags:type_name -> trent.fsm.v1.TagResource.TagsEntry
+	8,  // 28: trent.fsm.v1.CreateGrant.grant:type_name -> trent.fsm.v1.Grant
+	5,  // 29: trent.fsm.v1.InitRegion.domain_key:type_name -> trent.fsm.v1.DomainKey
+	6,  // 30: trent.fsm.v1.InitRegion.node:type_name -> trent.fsm.v1.Node
+	5,  // 31: trent.fsm.v1.AddDomainKey.domain_key:type_name -> trent.fsm.v1.DomainKey
+	6,  // 32: trent.fsm.v1.RegisterNode.node:type_name -> trent.fsm.v1.Node
+	7,  // 33: trent.fsm.v1.SnapshotRecord.region:type_name -> trent.fsm.v1.Region
+	5,  // 34: trent.fsm.v1.SnapshotRecord.domain_key:type_name -> trent.fsm.v1.DomainKey
+	6,  // 35: trent.fsm.v1.SnapshotRecord.node:type_name -> trent.fsm.v1.Node
+	2,  // 36: trent.fsm.v1.SnapshotRecord.key:type_name -> trent.fsm.v1.Key
+	4,  // 37: trent.fsm.v1.SnapshotRecord.alias:type_name -> trent.fsm.v1.Alias
+	8,  // 38: trent.fsm.v1.SnapshotRecord.grant:type_name -> trent.fsm.v1.Grant
+	9,  // 39: trent.fsm.v1.SnapshotRecord.removed_grant:type_name -> trent.fsm.v1.RemovedGrant
+	10, // 40: trent.fsm.v1.SnapshotRecord.management_event:type_name -> trent.fsm.v1.ManagementEvent
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_fsm_proto_init() }
@@ -2138,17 +2801,23 @@ func file_fsm_fsmpb_fsm_proto_init() {
 		(*Command_DeleteAlias)(nil),
 		(*Command_TagResource)(nil),
 		(*Command_UntagResource)(nil),
+		(*Command_PutKeyPolicy)(nil),
+		(*Command_CreateGrant)(nil),
+		(*Command_RemoveGrant)(nil),
 		(*Command_InitRegion)(nil),
 		(*Command_AddDomainKey)(nil),
 		(*Command_RegisterNode)(nil),
 		(*Command_DeregisterNode)(nil),
 	}
-	file_fsm_fsmpb_fsm_proto_msgTypes[24].OneofWrappers = []any{
+	file_fsm_fsmpb_fsm_proto_msgTypes[30].OneofWrappers = []any{
 		(*SnapshotRecord_Region)(nil),
 		(*SnapshotRecord_DomainKey)(nil),
 		(*SnapshotRecord_Node)(nil),
 		(*SnapshotRecord_Key)(nil),
 		(*SnapshotRecord_Alias)(nil),
+		(*SnapshotRecord_Grant)(nil),
+		(*SnapshotRecord_RemovedGrant)(nil),
+		(*SnapshotRecord_ManagementEvent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2156,7 +2825,7 @@ func file_fsm_fsmpb_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_fsm_proto_rawDesc), len(file_fsm_fsmpb_fsm_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
