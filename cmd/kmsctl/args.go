@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,13 +22,16 @@ import (
 type flagKind int
 
 const (
-	kindString  flagKind = iota // one value, taken as written
-	kindInt                     // one 32-bit integer
-	kindBool                    // no value; --no-NAME sets it to false
-	kindBlob                    // fileb://PATH (raw bytes), file://PATH or inline base64
-	kindContext                 // k=v,k2=v2 or {"k":"v"}, inline or file://PATH
-	kindTags                    // one or more TagKey=k,TagValue=v, or a JSON list
-	kindList                    // one or more strings, or a JSON list
+	kindString      flagKind = iota // one value, taken as written
+	kindInt                         // one 32-bit integer
+	kindBool                        // no value; --no-NAME sets it to false
+	kindBlob                        // fileb://PATH (raw bytes), file://PATH or inline base64
+	kindContext                     // k=v,k2=v2 or {"k":"v"}, inline or file://PATH
+	kindTags                        // one or more TagKey=k,TagValue=v, or a JSON list
+	kindList                        // one or more strings, or a JSON list
+	kindText                        // one value, or file://PATH to read it from a file as is
+	kindUint64                      // one unsigned 64-bit integer, such as a Raft index
+	kindConstraints                 // grant constraints: AWS shorthand or JSON, inline or file://PATH
 )
 
 // multi reports whether the flag takes every following argument up to the
@@ -120,6 +124,7 @@ type flagValues map[string]any
 func (v flagValues) has(name string) bool          { _, ok := v[name]; return ok }
 func (v flagValues) str(name string) string        { s, _ := v[name].(string); return s }
 func (v flagValues) int32(name string) int32       { n, _ := v[name].(int32); return n }
+func (v flagValues) uint64(name string) uint64     { n, _ := v[name].(uint64); return n }
 func (v flagValues) bool(name string) bool         { b, _ := v[name].(bool); return b }
 func (v flagValues) blob(name string) []byte       { b, _ := v[name].([]byte); return b }
 func (v flagValues) list(name string) []string     { l, _ := v[name].([]string); return l }
@@ -127,6 +132,10 @@ func (v flagValues) tags(name string) []*kmspb.Tag { t, _ := v[name].([]*kmspb.T
 func (v flagValues) context(name string) map[string]string {
 	m, _ := v[name].(map[string]string)
 	return m
+}
+func (v flagValues) constraints(name string) *kmspb.GrantConstraints {
+	c, _ := v[name].(*kmspb.GrantConstraints)
+	return c
 }
 
 // convertFlags checks required flags, then turns raw text into values.
@@ -165,6 +174,12 @@ func convertValue(kind flagKind, texts []string, stdin io.Reader) (any, error) {
 			return nil, fmt.Errorf("%q is not a 32-bit whole number", text)
 		}
 		return int32(n), nil
+	case kindUint64:
+		n, err := strconv.ParseUint(text, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a whole number from 0 to %d", text, uint64(math.MaxUint64))
+		}
+		return n, nil
 	case kindBool:
 		b, err := strconv.ParseBool(text)
 		if err != nil {
@@ -175,6 +190,10 @@ func convertValue(kind flagKind, texts []string, stdin io.Reader) (any, error) {
 		return readBlob(text, stdin)
 	case kindContext:
 		return parseContext(text)
+	case kindText:
+		return readParamFile(text)
+	case kindConstraints:
+		return parseConstraints(text)
 	case kindTags:
 		var tags []*kmspb.Tag
 		for _, t := range texts {

@@ -8,27 +8,33 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/trent-kms/trent/transport/audit"
+	"github.com/trent-kms/trent/transport/kmspb"
 )
 
-// The audit commands read a node's audit log file where kmsctl runs: no
+// audit verify and tail read a node's audit log file where kmsctl runs: no
 // server is asked, so they work on a stopped node and on a copy of a log, and
 // a node cannot vouch for its own log. Their command line is their own
 // (a PATH argument, -n as in tail(1)), hence they are not in the command
-// table, whose commands are RPCs.
+// table, whose commands are RPCs. audit management is an RPC, and is in it.
 
 const auditUsage = `usage: kmsctl audit verify PATH
        kmsctl audit tail PATH [-n N] [--key-id ID] [--principal P] [--operation OP]
+       kmsctl audit management [--after-index N] [--limit N]
 
-Read a node's audit log (DATA_DIR/audit.log, or kmsd -audit-log PATH) on the
-machine it is on; no server is contacted.
+verify and tail read a node's audit log (DATA_DIR/audit.log, or kmsd
+-audit-log PATH) on the machine it is on; no server is contacted.
 
-  verify  check the hash chain from the first record. Prints "OK: N records"
-          and exits 0, or prints the first broken link (line, seq, reason)
-          and exits 1.
-  tail    print the last N records that match every filter given, oldest
-          first, as JSON lines.
+  verify      check the hash chain from the first record. Prints "OK: N
+              records" and exits 0, or prints the first broken link (line,
+              seq, reason) and exits 1.
+  tail        print the last N records that match every filter given, oldest
+              first, as JSON lines.
+  management  ask the region (admin role) for the management commands in its
+              replicated state, the same on every node, oldest first; see
+              'kmsctl audit management --help'.
 
 tail flags:
   -n N             number of records (default 20; 0 prints all)
@@ -48,7 +54,7 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch {
 	case len(args) == 0:
-		err = usagef("audit needs a subcommand: verify or tail")
+		err = usagef("audit needs a subcommand: verify, tail or management")
 	case args[0] == "verify":
 		return auditVerify(args[1:], stdout, stderr)
 	case args[0] == "tail":
@@ -57,7 +63,7 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, auditUsage)
 		return exitOK
 	default:
-		err = usagef("unknown audit subcommand %q: want verify or tail", args[0])
+		err = usagef("unknown audit subcommand %q: want verify, tail or management", args[0])
 	}
 	return reportAuditUsage(stderr, err)
 }
@@ -160,4 +166,49 @@ func parseAuditArgs(fs *flag.FlagSet, args []string) (string, error) {
 func reportAuditUsage(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "kmsctl: error: %v\nSee 'kmsctl audit --help'.\n", err)
 	return exitUsage
+}
+
+// auditCommands are the audit subcommands that ask a server.
+var auditCommands = []*command{
+	{
+		name: "audit management", op: "ManagementEvents",
+		summary: "List the management commands the region applied, oldest first (admin role).",
+		flags: []flagSpec{
+			{name: "after-index", kind: kindUint64, metavar: "N", usage: "return the page of events after Raft index N, such as the last Index printed before"},
+			{name: "limit", kind: kindInt, metavar: "N", usage: "return one page of at most N events (without --limit and --after-index, all events are fetched)"},
+		},
+		run: func(r *request) (any, error) {
+			out := managementEventsOutput{Events: []managementEventJSON{}}
+			// The Raft index of the last event seen serves as the marker,
+			// so paging works as with the list commands.
+			start := ""
+			if r.flags.has("after-index") {
+				start = strconv.FormatUint(r.flags.uint64("after-index"), 10)
+			}
+			var err error
+			_, out.Truncated, err = fetchPages(start, r.flags.has("limit") || r.flags.has("after-index"), func(marker string) (string, bool, error) {
+				var after uint64
+				if marker != "" {
+					after, _ = strconv.ParseUint(marker, 10, 64) // always one of ours
+				}
+				resp, err := r.cluster.ManagementEvents(r.ctx, &kmspb.ManagementEventsRequest{AfterIndex: after, Limit: r.flags.int32("limit")})
+				next := marker
+				for _, e := range resp.GetEvents() {
+					out.Events = append(out.Events, managementEventJSON{
+						Index:     e.GetIndex(),
+						Time:      e.GetTime(),
+						Principal: e.GetPrincipal(),
+						Operation: e.GetOperation(),
+						KeyID:     e.GetKeyId(),
+						AliasName: e.GetAliasName(),
+						GrantID:   e.GetGrantId(),
+						Error:     e.GetError(),
+					})
+					next = strconv.FormatUint(e.GetIndex(), 10)
+				}
+				return next, resp.GetTruncated(), err
+			})
+			return out, err
+		},
+	},
 }

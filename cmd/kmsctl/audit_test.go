@@ -135,10 +135,19 @@ func TestAuditCommandLine(t *testing.T) {
 		want string // in stdout for exit 0, else in stderr
 	}{
 		{[]string{"audit", "--help"}, exitOK, "usage: kmsctl audit verify PATH"},
+		{[]string{"audit", "--help"}, exitOK, "kmsctl audit management [--after-index N] [--limit N]"},
+		{[]string{"help", "audit"}, exitOK, "usage: kmsctl audit verify PATH"},
+		{[]string{"audit", "management", "--help"}, exitOK, "usage: kmsctl audit management [--after-index N] [--limit N]"},
+		{[]string{"help", "audit", "management"}, exitOK, "Operation: ManagementEvents"},
+		{[]string{"audit", "management", "--after-index", "-1"}, exitUsage,
+			"kmsctl: error: --after-index: \"-1\" is not a whole number from 0 to 18446744073709551615\nSee 'kmsctl audit management --help'.\n"},
+		{[]string{"audit", "management", path}, exitUsage, "kmsctl: error: unexpected argument \"" + path + "\"\nSee 'kmsctl audit management --help'.\n"},
+		{[]string{"--output", "text", "audit"}, exitUsage, "kmsctl: error: audit needs a subcommand: verify, tail or management\nSee 'kmsctl audit --help'.\n"},
+		{[]string{"--output", "text", "audit", "verify", path}, exitUsage, "kmsctl: error: audit verify reads a local file and takes no global flags: run 'kmsctl audit verify ...'\nSee 'kmsctl audit --help'.\n"},
 		{[]string{"audit", "tail", "--help"}, exitOK, "--key-id ID"},
 		{[]string{"audit", "verify", "-h"}, exitOK, "usage: kmsctl audit verify PATH"},
-		{[]string{"audit"}, exitUsage, "kmsctl: error: audit needs a subcommand: verify or tail\nSee 'kmsctl audit --help'.\n"},
-		{[]string{"audit", "grep"}, exitUsage, `unknown audit subcommand "grep"`},
+		{[]string{"audit"}, exitUsage, "kmsctl: error: audit needs a subcommand: verify, tail or management\nSee 'kmsctl audit --help'.\n"},
+		{[]string{"audit", "grep"}, exitUsage, `unknown audit subcommand "grep": want verify, tail or management`},
 		{[]string{"audit", "verify"}, exitUsage, "audit verify needs the path of an audit log"},
 		{[]string{"audit", "verify", path, path}, exitUsage, "audit verify takes one path, got 2"},
 		{[]string{"audit", "tail", path, "--since", "1h"}, exitUsage, "flag provided but not defined: -since"},
@@ -158,6 +167,84 @@ func TestAuditCommandLine(t *testing.T) {
 	}
 	if r := runKmsctl("", "help"); !strings.Contains(r.stdout, "kmsctl audit --help") {
 		t.Error("kmsctl help does not point to the audit commands")
+	}
+}
+
+func TestAuditManagementFetchesAllEvents(t *testing.T) {
+	ts := startServer(t)
+	ts.cluster.reply("ManagementEvents",
+		&kmspb.ManagementEventsResponse{Truncated: true, Events: []*kmspb.ManagementEvent{
+			{Index: 3, Time: 1700000000.5, Principal: "admin", Operation: "CreateKey", KeyId: "k1"},
+		}},
+		&kmspb.ManagementEventsResponse{Events: []*kmspb.ManagementEvent{
+			{Index: 7, Time: 1700000001, Principal: "admin", Operation: "CreateGrant", KeyId: "k1", GrantId: "g1"},
+			{Index: 9, Time: 1700000002, Principal: "app", Operation: "DeleteAlias", AliasName: "alias/x", Error: "NotFound"},
+		}},
+	)
+
+	r := ts.run("audit", "management").mustSucceed(t)
+
+	wantOutput(t, r.stdout, `{
+    "Events": [
+        {
+            "Index": 3,
+            "Time": 1700000000.5,
+            "Principal": "admin",
+            "Operation": "CreateKey",
+            "KeyId": "k1"
+        },
+        {
+            "Index": 7,
+            "Time": 1700000001,
+            "Principal": "admin",
+            "Operation": "CreateGrant",
+            "KeyId": "k1",
+            "GrantId": "g1"
+        },
+        {
+            "Index": 9,
+            "Time": 1700000002,
+            "Principal": "app",
+            "Operation": "DeleteAlias",
+            "AliasName": "alias/x",
+            "Error": "NotFound"
+        }
+    ]
+}
+`)
+	// The index of the last event of a page is the next page's start.
+	wantRequests(t, &ts.cluster.fake, &kmspb.ManagementEventsRequest{}, &kmspb.ManagementEventsRequest{AfterIndex: 3})
+}
+
+// As with --limit and --marker of the list commands, --limit or
+// --after-index asks for one page, and Truncated says whether more follow.
+func TestAuditManagementOnePage(t *testing.T) {
+	ts := startServer(t)
+	ts.cluster.reply("ManagementEvents", &kmspb.ManagementEventsResponse{Truncated: true, Events: []*kmspb.ManagementEvent{
+		{Index: 12, Time: 1700000000, Principal: "admin", Operation: "PutKeyPolicy", KeyId: "k1"},
+	}})
+
+	r := ts.run("--query", "Truncated", "audit", "management", "--limit", "1").mustSucceed(t)
+	wantOutput(t, r.stdout, "true\n")
+	r = ts.run("audit", "management", "--after-index", "11", "--output", "text").mustSucceed(t)
+	wantOutput(t, r.stdout, "True\nEVENTS\t12\tk1\tPutKeyPolicy\tadmin\t1700000000\n")
+
+	wantRequests(t, &ts.cluster.fake, &kmspb.ManagementEventsRequest{Limit: 1}, &kmspb.ManagementEventsRequest{AfterIndex: 11})
+}
+
+// A server that says "truncated" but returns no event would otherwise be
+// asked for the same page forever.
+func TestAuditManagementStopsWhenIndexDoesNotAdvance(t *testing.T) {
+	ts := startServer(t)
+	ts.cluster.reply("ManagementEvents", &kmspb.ManagementEventsResponse{Truncated: true})
+
+	r := ts.run("audit", "management")
+
+	if r.code != exitServiceError {
+		t.Fatalf("exit %d, want %d", r.code, exitServiceError)
+	}
+	if n := len(ts.cluster.received()); n != 1 {
+		t.Errorf("sent %d requests, want 1", n)
 	}
 }
 

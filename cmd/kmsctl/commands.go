@@ -35,8 +35,11 @@ var commandGroups = []struct {
 	{"Rotation", rotationCommands},
 	{"Aliases", aliasCommands},
 	{"Tags", tagCommands},
+	{"Key policies", policyCommands},
+	{"Grants", grantCommands},
 	{"Cryptography", cryptoCommands},
 	{"Cluster", clusterCommands},
+	{"Audit", auditCommands},
 }
 
 func findCommand(name string) *command {
@@ -71,8 +74,12 @@ var (
 // --marker the user is paging by hand: one page is fetched, and its
 // NextMarker and Truncated are returned for the output.
 func paginate(r *request, fetchPage func(marker string) (next string, truncated bool, err error)) (string, *bool, error) {
-	marker := r.flags.str("marker")
-	onePage := r.flags.has("limit") || r.flags.has("marker")
+	return fetchPages(r.flags.str("marker"), r.flags.has("limit") || r.flags.has("marker"), fetchPage)
+}
+
+// fetchPages is paginate for listings whose marker is not --marker: from
+// marker, all pages, or one when onePage.
+func fetchPages(marker string, onePage bool, fetchPage func(marker string) (next string, truncated bool, err error)) (string, *bool, error) {
 	for {
 		next, truncated, err := fetchPage(marker)
 		switch {

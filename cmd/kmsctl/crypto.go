@@ -14,6 +14,7 @@ var (
 		{name: "key-spec", kind: kindString, metavar: "AES_256|AES_128", usage: "length of the data key; or give --number-of-bytes"},
 		{name: "number-of-bytes", kind: kindInt, metavar: "N", usage: "length of the data key in bytes, 1 to 1024; or give --key-spec"},
 		contextFlag("encryption-context"),
+		grantTokensFlag,
 	}
 )
 
@@ -37,6 +38,7 @@ var cryptoCommands = []*command{
 			{name: "plaintext", kind: kindBlob, required: true, metavar: "BLOB", usage: "fileb://PATH, fileb://- (stdin) or base64 text"},
 			contextFlag("encryption-context"),
 			algorithmFlag,
+			grantTokensFlag,
 		},
 		run: func(r *request) (any, error) {
 			resp, err := r.kms.Encrypt(r.ctx, &kmspb.EncryptRequest{
@@ -44,6 +46,7 @@ var cryptoCommands = []*command{
 				Plaintext:           r.flags.blob("plaintext"),
 				EncryptionContext:   r.flags.context("encryption-context"),
 				EncryptionAlgorithm: r.flags.str("encryption-algorithm"),
+				GrantTokens:         r.flags.list("grant-tokens"),
 			})
 			if err != nil {
 				return nil, err
@@ -63,6 +66,7 @@ var cryptoCommands = []*command{
 			contextFlag("encryption-context"),
 			{name: "key-id", kind: kindString, usage: "fail unless the ciphertext belongs to this key"},
 			algorithmFlag,
+			grantTokensFlag,
 		},
 		run: func(r *request) (any, error) {
 			resp, err := r.kms.Decrypt(r.ctx, &kmspb.DecryptRequest{
@@ -70,6 +74,7 @@ var cryptoCommands = []*command{
 				EncryptionContext:   r.flags.context("encryption-context"),
 				KeyId:               r.flags.str("key-id"),
 				EncryptionAlgorithm: r.flags.str("encryption-algorithm"),
+				GrantTokens:         r.flags.list("grant-tokens"),
 			})
 			if err != nil {
 				return nil, err
@@ -91,6 +96,7 @@ var cryptoCommands = []*command{
 			{name: "source-key-id", kind: kindString, metavar: "KEY_ID", usage: "fail unless the ciphertext belongs to this key"},
 			{name: "destination-key-id", kind: kindString, required: true, metavar: "KEY_ID", usage: "key to encrypt under"},
 			contextFlag("destination-encryption-context"),
+			grantTokensFlag,
 		},
 		run: func(r *request) (any, error) {
 			resp, err := r.kms.ReEncrypt(r.ctx, &kmspb.ReEncryptRequest{
@@ -99,6 +105,7 @@ var cryptoCommands = []*command{
 				SourceKeyId:                  r.flags.str("source-key-id"),
 				DestinationKeyId:             r.flags.str("destination-key-id"),
 				DestinationEncryptionContext: r.flags.context("destination-encryption-context"),
+				GrantTokens:                  r.flags.list("grant-tokens"),
 			})
 			if err != nil {
 				return nil, err
@@ -125,6 +132,7 @@ var cryptoCommands = []*command{
 				KeySpec:           r.flags.str("key-spec"),
 				NumberOfBytes:     r.flags.int32("number-of-bytes"),
 				EncryptionContext: r.flags.context("encryption-context"),
+				GrantTokens:       r.flags.list("grant-tokens"),
 			})
 			if err != nil {
 				return nil, err
@@ -149,6 +157,7 @@ var cryptoCommands = []*command{
 				KeySpec:           r.flags.str("key-spec"),
 				NumberOfBytes:     r.flags.int32("number-of-bytes"),
 				EncryptionContext: r.flags.context("encryption-context"),
+				GrantTokens:       r.flags.list("grant-tokens"),
 			})
 			if err != nil {
 				return nil, err

@@ -30,8 +30,9 @@ codes follow "aws kms", so scripts written for it port over.
 	fmt.Fprint(w, `
 Binary inputs take fileb://PATH (raw bytes; fileb://- is standard input),
 file://PATH (base64 text) or base64 text. Encryption contexts take k=v,k2=v2
-or JSON {"k":"v"}. Exit codes: 0 success, 252 bad command line, 254 error
-from the server.
+or JSON {"k":"v"}. Text inputs such as --policy take the text, or
+file://PATH to read it byte for byte. Exit codes: 0 success, 252 bad command
+line, 254 error from the server.
 
 Run 'kmsctl <command> --help' for the flags of a command.
 Run 'kmsctl audit --help' for verify and tail of a node's audit log file.

@@ -13,15 +13,19 @@ var keyCommands = []*command{
 			{name: "protection-level", kind: kindString, metavar: "SOFTWARE|HSM", usage: "where the key material lives (default SOFTWARE)"},
 			{name: "tags", kind: kindTags, metavar: "TagKey=KEY,TagValue=VALUE", usage: "tags to set, one argument per tag"},
 			{name: "multi-region", kind: kindBool, usage: "create a multi-Region primary key"},
+			policyFlag(false),
+			bypassFlag,
 		},
 		run: func(r *request) (any, error) {
 			resp, err := r.kms.CreateKey(r.ctx, &kmspb.CreateKeyRequest{
-				Description:     r.flags.str("description"),
-				KeyUsage:        r.flags.str("key-usage"),
-				KeySpec:         r.flags.str("key-spec"),
-				ProtectionLevel: r.flags.str("protection-level"),
-				Tags:            r.flags.tags("tags"),
-				MultiRegion:     r.flags.bool("multi-region"),
+				Description:                    r.flags.str("description"),
+				KeyUsage:                       r.flags.str("key-usage"),
+				KeySpec:                        r.flags.str("key-spec"),
+				ProtectionLevel:                r.flags.str("protection-level"),
+				Tags:                           r.flags.tags("tags"),
+				MultiRegion:                    r.flags.bool("multi-region"),
+				Policy:                         r.flags.str("policy"),
+				BypassPolicyLockoutSafetyCheck: r.flags.bool("bypass-policy-lockout-safety-check"),
 			})
 			if err != nil {
 				return nil, err
@@ -32,9 +36,12 @@ var keyCommands = []*command{
 	{
 		name: "describe-key", op: "DescribeKey",
 		summary: "Show a key's metadata.",
-		flags:   []flagSpec{keyIDFlag},
+		flags:   []flagSpec{keyIDFlag, grantTokensFlag},
 		run: func(r *request) (any, error) {
-			resp, err := r.kms.DescribeKey(r.ctx, &kmspb.DescribeKeyRequest{KeyId: r.flags.str("key-id")})
+			resp, err := r.kms.DescribeKey(r.ctx, &kmspb.DescribeKeyRequest{
+				KeyId:       r.flags.str("key-id"),
+				GrantTokens: r.flags.list("grant-tokens"),
+			})
 			if err != nil {
 				return nil, err
 			}

@@ -22,7 +22,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 // invocation is a fully parsed command line.
 type invocation struct {
 	cmd       *command
-	helpTopic string // "cluster" when help was asked for the cluster group
+	helpTopic string // "cluster" or "audit" when help was asked for that group
 	flags     flagValues
 	endpoint  string
 	tlsDir    string // "" until dial picks the default
@@ -31,7 +31,7 @@ type invocation struct {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "audit" { // local files, not an RPC: see audit.go
+	if len(args) > 0 && args[0] == "audit" && !(len(args) > 1 && args[1] == "management") { // local files, not an RPC: see audit.go
 		return runAudit(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "ca" { // local files, not an RPC: see ca.go
@@ -44,6 +44,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			printCommandHelp(stdout, inv.cmd)
 		case inv.helpTopic == "cluster":
 			printClusterHelp(stdout)
+		case inv.helpTopic == "audit":
+			fmt.Fprint(stdout, auditUsage)
 		default:
 			printMainHelp(stdout)
 		}
@@ -81,6 +83,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// subcommands lists, by group, the commands whose names are two words.
+var subcommands = map[string]string{
+	"cluster": "status or remove-node",
+	// verify and tail come here only after global flags (which they do
+	// not take); without them, run sends them to runAudit.
+	"audit": "verify, tail or management",
 }
 
 func reportUsage(stderr io.Writer, inv *invocation, err error) int {
@@ -122,21 +132,24 @@ func parseCommandLine(args []string, stdin io.Reader) (*invocation, error) {
 	if name == "help" {
 		topic := strings.Join(rest, " ")
 		inv.cmd = findCommand(topic)
-		if inv.cmd == nil && topic != "" && topic != "cluster" {
+		if inv.cmd == nil && topic != "" && subcommands[topic] == "" {
 			return inv, usagef("unknown command %q", topic)
 		}
 		inv.helpTopic = topic
 		return inv, errHelp
 	}
-	if name == "cluster" {
-		inv.helpTopic = "cluster"
+	if subcommands[name] != "" {
+		inv.helpTopic = name
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") || rest[0] == "help" {
 			if _, err := parseFlags(rest, globalFlags); errors.Is(err, errHelp) {
 				return inv, err
 			}
-			return inv, usagef("cluster needs a subcommand: status or remove-node")
+			return inv, usagef("%s needs a subcommand: %s", name, subcommands[name])
 		}
 		name, rest = name+" "+rest[0], rest[1:]
+	}
+	if name == "audit verify" || name == "audit tail" {
+		return inv, usagef("%s reads a local file and takes no global flags: run 'kmsctl %s ...'", name, name)
 	}
 	if inv.cmd = findCommand(name); inv.cmd == nil {
 		return inv, usagef("unknown command %q", name)

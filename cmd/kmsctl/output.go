@@ -162,6 +162,69 @@ type generateRandomOutput struct {
 	Plaintext []byte `json:"Plaintext"`
 }
 
+type keyPolicyOutput struct {
+	Policy     string `json:"Policy"`
+	PolicyName string `json:"PolicyName,omitempty"`
+}
+
+type listKeyPoliciesOutput struct {
+	PolicyNames []string `json:"PolicyNames"`
+	NextMarker  string   `json:"NextMarker,omitempty"`
+	Truncated   *bool    `json:"Truncated,omitempty"`
+}
+
+type createGrantOutput struct {
+	GrantToken string `json:"GrantToken"`
+	GrantID    string `json:"GrantId"`
+}
+
+type grantConstraintsJSON struct {
+	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitempty"`
+	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
+}
+
+// grantJSON is AWS's GrantListEntry, except that AWS names the issuer by
+// its account (IssuingAccount) and Trent, which has no accounts, by its
+// principal.
+type grantJSON struct {
+	KeyID             string                `json:"KeyId"`
+	GrantID           string                `json:"GrantId"`
+	Name              string                `json:"Name,omitempty"`
+	CreationDate      float64               `json:"CreationDate"`
+	GranteePrincipal  string                `json:"GranteePrincipal"`
+	RetiringPrincipal string                `json:"RetiringPrincipal,omitempty"`
+	IssuingPrincipal  string                `json:"IssuingPrincipal"`
+	Operations        []string              `json:"Operations"`
+	Constraints       *grantConstraintsJSON `json:"Constraints,omitempty"`
+}
+
+func newGrantJSON(g *kmspb.GrantListEntry) grantJSON {
+	out := grantJSON{
+		KeyID:             g.GetKeyId(),
+		GrantID:           g.GetGrantId(),
+		Name:              g.GetName(),
+		CreationDate:      g.GetCreationDate(),
+		GranteePrincipal:  g.GetGranteePrincipal(),
+		RetiringPrincipal: g.GetRetiringPrincipal(),
+		IssuingPrincipal:  g.GetIssuingPrincipal(),
+		Operations:        append([]string{}, g.GetOperations()...),
+	}
+	if c := g.GetConstraints(); len(c.GetEncryptionContextSubset()) > 0 || len(c.GetEncryptionContextEquals()) > 0 {
+		out.Constraints = &grantConstraintsJSON{
+			EncryptionContextSubset: c.GetEncryptionContextSubset(),
+			EncryptionContextEquals: c.GetEncryptionContextEquals(),
+		}
+	}
+	return out
+}
+
+// listGrantsOutput is the answer of list-grants and list-retirable-grants.
+type listGrantsOutput struct {
+	Grants     []grantJSON `json:"Grants"`
+	NextMarker string      `json:"NextMarker,omitempty"`
+	Truncated  *bool       `json:"Truncated,omitempty"`
+}
+
 // Cluster output has no AWS counterpart; it uses the same naming style so
 // --query reads alike (NodeId, Nodes[].GrpcAddress).
 
@@ -181,4 +244,23 @@ type clusterStatusOutput struct {
 	CommitIndex  uint64           `json:"CommitIndex"`
 	HSM          string           `json:"HSM"`
 	Nodes        []nodeStatusJSON `json:"Nodes"`
+}
+
+// managementEventJSON is one command of the replicated state. Fields that
+// do not apply to the command are left out, as AWS leaves out absent
+// fields; Error is left out when the command was applied.
+type managementEventJSON struct {
+	Index     uint64  `json:"Index"`
+	Time      float64 `json:"Time"`
+	Principal string  `json:"Principal"`
+	Operation string  `json:"Operation"`
+	KeyID     string  `json:"KeyId,omitempty"`
+	AliasName string  `json:"AliasName,omitempty"`
+	GrantID   string  `json:"GrantId,omitempty"`
+	Error     string  `json:"Error,omitempty"`
+}
+
+type managementEventsOutput struct {
+	Events    []managementEventJSON `json:"Events"`
+	Truncated *bool                 `json:"Truncated,omitempty"`
 }

@@ -148,6 +148,31 @@ func (f *fakeKMS) GenerateRandom(_ ctx, r *kmspb.GenerateRandomRequest) (*kmspb.
 	return answer(&f.fake, "GenerateRandom", r, &kmspb.GenerateRandomResponse{})
 }
 
+func (f *fakeKMS) PutKeyPolicy(_ ctx, r *kmspb.PutKeyPolicyRequest) (*kmspb.PutKeyPolicyResponse, error) {
+	return answer(&f.fake, "PutKeyPolicy", r, &kmspb.PutKeyPolicyResponse{})
+}
+func (f *fakeKMS) GetKeyPolicy(_ ctx, r *kmspb.GetKeyPolicyRequest) (*kmspb.GetKeyPolicyResponse, error) {
+	return answer(&f.fake, "GetKeyPolicy", r, &kmspb.GetKeyPolicyResponse{})
+}
+func (f *fakeKMS) ListKeyPolicies(_ ctx, r *kmspb.ListKeyPoliciesRequest) (*kmspb.ListKeyPoliciesResponse, error) {
+	return answer(&f.fake, "ListKeyPolicies", r, &kmspb.ListKeyPoliciesResponse{})
+}
+func (f *fakeKMS) CreateGrant(_ ctx, r *kmspb.CreateGrantRequest) (*kmspb.CreateGrantResponse, error) {
+	return answer(&f.fake, "CreateGrant", r, &kmspb.CreateGrantResponse{})
+}
+func (f *fakeKMS) ListGrants(_ ctx, r *kmspb.ListGrantsRequest) (*kmspb.ListGrantsResponse, error) {
+	return answer(&f.fake, "ListGrants", r, &kmspb.ListGrantsResponse{})
+}
+func (f *fakeKMS) ListRetirableGrants(_ ctx, r *kmspb.ListRetirableGrantsRequest) (*kmspb.ListGrantsResponse, error) {
+	return answer(&f.fake, "ListRetirableGrants", r, &kmspb.ListGrantsResponse{})
+}
+func (f *fakeKMS) RetireGrant(_ ctx, r *kmspb.RetireGrantRequest) (*kmspb.RetireGrantResponse, error) {
+	return answer(&f.fake, "RetireGrant", r, &kmspb.RetireGrantResponse{})
+}
+func (f *fakeKMS) RevokeGrant(_ ctx, r *kmspb.RevokeGrantRequest) (*kmspb.RevokeGrantResponse, error) {
+	return answer(&f.fake, "RevokeGrant", r, &kmspb.RevokeGrantResponse{})
+}
+
 type fakeCluster struct {
 	kmspb.UnimplementedClusterServer
 	fake
@@ -158,6 +183,9 @@ func (f *fakeCluster) Status(_ ctx, r *kmspb.ClusterStatusRequest) (*kmspb.Clust
 }
 func (f *fakeCluster) RemoveNode(_ ctx, r *kmspb.RemoveNodeRequest) (*kmspb.RemoveNodeResponse, error) {
 	return answer(&f.fake, "RemoveNode", r, &kmspb.RemoveNodeResponse{})
+}
+func (f *fakeCluster) ManagementEvents(_ ctx, r *kmspb.ManagementEventsRequest) (*kmspb.ManagementEventsResponse, error) {
+	return answer(&f.fake, "ManagementEvents", r, &kmspb.ManagementEventsResponse{})
 }
 
 // testServer is a real gRPC server on a free loopback port.
