@@ -43,7 +43,8 @@ tail flags:
   --operation OP   records of operation OP (Encrypt, CreateKey, ...)
 
 Exit codes: 0 success, 1 broken chain (verify), 252 bad command line,
-255 the log could not be read. Record format: transport/audit/DESIGN.md.
+254 error from the server (management), 255 the log could not be read.
+Record format: transport/audit/DESIGN.md.
 `
 
 // exitBrokenChain is verify's answer for a log that does not verify.
