@@ -11,7 +11,7 @@ func (s *Server) CreateAlias(ctx context.Context, req *kmspb.CreateAliasRequest)
 	if err := validateAliasName("AliasName", req.GetAliasName()); err != nil {
 		return nil, err
 	}
-	k, err := s.readKey(ctx, actionCreateAlias, "TargetKeyId", req.GetTargetKeyId())
+	k, err := s.readKey(ctx, access{action: actionCreateAlias}, "TargetKeyId", req.GetTargetKeyId())
 	if err != nil {
 		return nil, err
 	}
@@ -23,12 +23,18 @@ func (s *Server) CreateAlias(ctx context.Context, req *kmspb.CreateAliasRequest)
 	return &kmspb.CreateAliasResponse{}, nil
 }
 
+// UpdateAlias needs kms:UpdateAlias on both the key the alias names now and
+// the key it is to name, as in AWS KMS: moving an alias changes what
+// requests through it reach.
 func (s *Server) UpdateAlias(ctx context.Context, req *kmspb.UpdateAliasRequest) (*kmspb.UpdateAliasResponse, error) {
 	if err := validateAliasName("AliasName", req.GetAliasName()); err != nil {
 		return nil, err
 	}
-	k, err := s.readKey(ctx, actionUpdateAlias, "TargetKeyId", req.GetTargetKeyId())
+	k, err := s.readKey(ctx, access{action: actionUpdateAlias}, "TargetKeyId", req.GetTargetKeyId())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeAliasTarget(ctx, actionUpdateAlias, req.GetAliasName()); err != nil {
 		return nil, err
 	}
 	noteResolved(ctx, req.GetAliasName(), k.GetKeyId())
@@ -39,12 +45,15 @@ func (s *Server) UpdateAlias(ctx context.Context, req *kmspb.UpdateAliasRequest)
 	return &kmspb.UpdateAliasResponse{}, nil
 }
 
+// DeleteAlias needs kms:DeleteAlias on the key the alias names.
 func (s *Server) DeleteAlias(ctx context.Context, req *kmspb.DeleteAliasRequest) (*kmspb.DeleteAliasResponse, error) {
 	if err := validateAliasName("AliasName", req.GetAliasName()); err != nil {
 		return nil, err
 	}
-	noteResolved(ctx, req.GetAliasName(), "")
-	if err := s.authorize(ctx, actionDeleteAlias, nil); err != nil {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.authorizeAliasTarget(ctx, actionDeleteAlias, req.GetAliasName()); err != nil {
 		return nil, err
 	}
 	_, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_DeleteAlias{DeleteAlias: &fsmpb.DeleteAlias{AliasName: req.GetAliasName()}}})
@@ -54,6 +63,16 @@ func (s *Server) DeleteAlias(ctx context.Context, req *kmspb.DeleteAliasRequest)
 	return &kmspb.DeleteAliasResponse{}, nil
 }
 
+// authorizeAliasTarget authorizes action on the key alias names now. The
+// caller has passed a read barrier.
+func (s *Server) authorizeAliasTarget(ctx context.Context, action, alias string) error {
+	k, err := s.resolveKey(ctx, "AliasName", alias)
+	if err != nil {
+		return err
+	}
+	return s.authorize(ctx, access{action: action, key: k, alias: alias})
+}
+
 func (s *Server) ListAliases(ctx context.Context, req *kmspb.ListAliasesRequest) (*kmspb.ListAliasesResponse, error) {
 	limit, err := listLimit(req.GetLimit())
 	if err != nil {
@@ -61,15 +80,12 @@ func (s *Server) ListAliases(ctx context.Context, req *kmspb.ListAliasesRequest)
 	}
 	keyID := ""
 	if req.GetKeyId() != "" {
-		k, err := s.readKey(ctx, actionListAliases, "KeyId", req.GetKeyId())
+		k, err := s.readKey(ctx, access{action: actionListAliases}, "KeyId", req.GetKeyId())
 		if err != nil {
 			return nil, err
 		}
 		keyID = k.GetKeyId()
 	} else {
-		if err := s.authorize(ctx, actionListAliases, nil); err != nil {
-			return nil, err
-		}
 		if err := s.readBarrier(ctx); err != nil {
 			return nil, err
 		}

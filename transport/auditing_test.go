@@ -23,8 +23,8 @@ import (
 
 // wantRecord is what a test expects of one audit record.
 type wantRecord struct {
-	op, principal, keyID, version, alias string
-	ec                                   map[string]string
+	op, principal, keyID, version, alias, grant string
+	ec                                          map[string]string
 	outcome, errorCode                   string
 }
 
@@ -68,10 +68,11 @@ func checkRecords(t *testing.T, got []audit.Record, want []wantRecord, node, reg
 			w.principal = "admin"
 		}
 		if r.Operation != w.op || r.Principal != w.principal || r.KeyID != w.keyID || r.KeyVersion != w.version ||
-			r.Alias != w.alias || r.Outcome != w.outcome || r.ErrorCode != w.errorCode || !reflect.DeepEqual(r.EncryptionContext, w.ec) {
-			t.Errorf("record %d:\n got  op=%s principal=%s key=%s version=%s alias=%s ec=%v outcome=%s code=%s\n want op=%s principal=%s key=%s version=%s alias=%s ec=%v outcome=%s code=%s",
-				i+1, r.Operation, r.Principal, r.KeyID, r.KeyVersion, r.Alias, r.EncryptionContext, r.Outcome, r.ErrorCode,
-				w.op, w.principal, w.keyID, w.version, w.alias, w.ec, w.outcome, w.errorCode)
+			r.Alias != w.alias || r.Outcome != w.outcome || r.ErrorCode != w.errorCode || !reflect.DeepEqual(r.EncryptionContext, w.ec) ||
+			r.GrantID != w.grant {
+			t.Errorf("record %d:\n got  op=%s principal=%s key=%s version=%s alias=%s grant=%s ec=%v outcome=%s code=%s\n want op=%s principal=%s key=%s version=%s alias=%s grant=%s ec=%v outcome=%s code=%s",
+				i+1, r.Operation, r.Principal, r.KeyID, r.KeyVersion, r.Alias, r.GrantID, r.EncryptionContext, r.Outcome, r.ErrorCode,
+				w.op, w.principal, w.keyID, w.version, w.alias, w.grant, w.ec, w.outcome, w.errorCode)
 		}
 		if r.Node != node || r.Region != region || !strings.HasPrefix(r.SourceAddr, "127.0.0.1:") || len(r.RequestID) != 16 || ids[r.RequestID] {
 			t.Errorf("record %d: node %q region %q source %q request id %q", i+1, r.Node, r.Region, r.SourceAddr, r.RequestID)
@@ -196,20 +197,27 @@ func TestEveryRequestIsAuditedOnce(t *testing.T) {
 	must(err)
 	want = append(want, wantRecord{op: "Status"})
 
-	// Another principal: served, then refused (Cluster needs the admin role).
+	// Another principal: served through a grant, refused by the key policy,
+	// refused on the Cluster service (it needs the admin role).
 	bob := r.ConnAs(0, "bob")
+	g, err := c.CreateGrant(ctx, &kmspb.CreateGrantRequest{KeyId: keyB, GranteePrincipal: "bob", Operations: []string{"Encrypt"}})
+	must(err)
+	want = append(want, wantRecord{op: "CreateGrant", keyID: keyB, grant: g.GetGrantId()})
 	plaintextBob := []byte("bobs-own-secret-8d2a")
 	secrets = append(secrets, plaintextBob)
 	_, err = kmspb.NewKMSClient(bob).Encrypt(ctx, &kmspb.EncryptRequest{KeyId: keyB, Plaintext: plaintextBob})
 	must(err)
-	want = append(want, wantRecord{op: "Encrypt", principal: "bob", keyID: keyB, version: rotatedB})
+	want = append(want, wantRecord{op: "Encrypt", principal: "bob", keyID: keyB, version: rotatedB, grant: g.GetGrantId()})
+	_, err = kmspb.NewKMSClient(bob).DescribeKey(ctx, &kmspb.DescribeKeyRequest{KeyId: keyB})
+	failsWith(err, codes.PermissionDenied)
+	want = append(want, wantRecord{op: "DescribeKey", principal: "bob", keyID: keyB, outcome: audit.OutcomeDenied, errorCode: "AccessDeniedException"})
 	_, err = kmspb.NewClusterClient(bob).RemoveNode(ctx, &kmspb.RemoveNodeRequest{NodeId: "node0"})
 	failsWith(err, codes.PermissionDenied)
 	want = append(want, wantRecord{op: "RemoveNode", principal: "bob", outcome: audit.OutcomeDenied, errorCode: "AccessDeniedException"})
 
 	_, err = c.DeleteAlias(ctx, &kmspb.DeleteAliasRequest{AliasName: "alias/app"})
 	must(err)
-	want = append(want, wantRecord{op: "DeleteAlias", alias: "alias/app"})
+	want = append(want, wantRecord{op: "DeleteAlias", keyID: keyA, alias: "alias/app"})
 
 	checkRecords(t, auditLog(t, r, 0), want, "node0", nodetest.RegionName)
 

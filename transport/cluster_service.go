@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Server) Status(ctx context.Context, _ *kmspb.ClusterStatusRequest) (*kmspb.ClusterStatusResponse, error) {
-	if err := s.authorize(ctx, actionClusterStatus, nil); err != nil {
+	if err := s.authorize(ctx, access{action: actionClusterStatus}); err != nil {
 		return nil, err
 	}
 	servers, err := s.raft.Servers()
@@ -45,7 +45,7 @@ func (s *Server) RemoveNode(ctx context.Context, req *kmspb.RemoveNodeRequest) (
 	if req.GetNodeId() == "" {
 		return nil, invalid("NodeId", "is required")
 	}
-	if err := s.authorize(ctx, actionRemoveNode, nil); err != nil {
+	if err := s.authorize(ctx, access{action: actionRemoveNode}); err != nil {
 		return nil, err
 	}
 	if !s.raft.IsLeader() {

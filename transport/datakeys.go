@@ -32,18 +32,18 @@ func dataKeySize(keySpec string, numberOfBytes int32) (int, error) {
 }
 
 // newDataKey draws a data key and encrypts it under the key named by keyRef.
-func (s *Server) newDataKey(ctx context.Context, action, keyRef string, ec map[string]string, size int) (*fsmpb.Key, *crypto.Secret, []byte, error) {
+func (s *Server) newDataKey(ctx context.Context, action, keyRef string, ec map[string]string, tokens []string, size int) (*fsmpb.Key, *crypto.Secret, []byte, error) {
 	if err := validateContext("EncryptionContext", ec); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, nil, nil, err
 	}
-	k, err := s.resolveKey(ctx, "KeyId", keyRef)
+	k, alias, err := s.resolveKeyVia(ctx, "KeyId", keyRef)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := s.authorize(ctx, action, k); err != nil {
+	if err := s.authorize(ctx, access{action: action, key: k, alias: alias, ec: ec, tokens: tokens}); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := usableForCrypto(k); err != nil {
@@ -87,7 +87,7 @@ func (s *Server) GenerateDataKey(ctx context.Context, req *kmspb.GenerateDataKey
 	if err != nil {
 		return nil, err
 	}
-	k, dataKey, blob, err := s.newDataKey(ctx, actionGenerateDataKey, req.GetKeyId(), req.GetEncryptionContext(), size)
+	k, dataKey, blob, err := s.newDataKey(ctx, actionGenerateDataKey, req.GetKeyId(), req.GetEncryptionContext(), req.GetGrantTokens(), size)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (s *Server) GenerateDataKeyWithoutPlaintext(ctx context.Context, req *kmspb
 	if err != nil {
 		return nil, err
 	}
-	k, dataKey, blob, err := s.newDataKey(ctx, actionGenerateDataKeyNoPT, req.GetKeyId(), req.GetEncryptionContext(), size)
+	k, dataKey, blob, err := s.newDataKey(ctx, actionGenerateDataKeyNoPT, req.GetKeyId(), req.GetEncryptionContext(), req.GetGrantTokens(), size)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (s *Server) GenerateRandom(ctx context.Context, req *kmspb.GenerateRandomRe
 	if err := crypto.ValidRandomBytes(int(req.GetNumberOfBytes())); err != nil {
 		return nil, invalid("NumberOfBytes", "%v", err)
 	}
-	if err := s.authorize(ctx, actionGenerateRandom, nil); err != nil {
+	if err := s.authorize(ctx, access{action: actionGenerateRandom}); err != nil {
 		return nil, err
 	}
 	b, err := s.hsm.GenerateRandom(ctx, int(req.GetNumberOfBytes()))

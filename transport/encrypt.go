@@ -23,11 +23,11 @@ func (s *Server) Encrypt(ctx context.Context, req *kmspb.EncryptRequest) (*kmspb
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey(ctx, "KeyId", req.GetKeyId())
+	k, alias, err := s.resolveKeyVia(ctx, "KeyId", req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, actionEncrypt, k); err != nil {
+	if err := s.authorize(ctx, access{action: actionEncrypt, key: k, alias: alias, ec: req.GetEncryptionContext(), tokens: req.GetGrantTokens()}); err != nil {
 		return nil, err
 	}
 	if err := usableForCrypto(k); err != nil {
@@ -54,12 +54,9 @@ func (s *Server) Decrypt(ctx context.Context, req *kmspb.DecryptRequest) (*kmspb
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	o, err := s.open(ctx, req.GetCiphertextBlob(), req.GetEncryptionContext(), req.GetKeyId(), "KeyId")
+	o, err := s.open(ctx, req.GetCiphertextBlob(), req.GetEncryptionContext(), req.GetKeyId(), "KeyId",
+		access{action: actionDecrypt, tokens: req.GetGrantTokens()})
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, actionDecrypt, o.key); err != nil {
-		o.plaintext.Zero()
 		return nil, err
 	}
 	return &kmspb.DecryptResponse{
@@ -83,21 +80,23 @@ func (s *Server) ReEncrypt(ctx context.Context, req *kmspb.ReEncryptRequest) (*k
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	dst, err := s.resolveKey(ctx, "DestinationKeyId", req.GetDestinationKeyId())
+	if c, err := crypto.ParseCiphertext(req.GetCiphertextBlob()); err == nil {
+		noteKey(ctx, c.KeyID) // the record describes the source key, though the destination is authorized first
+	}
+	dst, dstAlias, err := s.resolveKeyVia(ctx, "DestinationKeyId", req.GetDestinationKeyId())
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.open(ctx, req.GetCiphertextBlob(), req.GetSourceEncryptionContext(), req.GetSourceKeyId(), "SourceKeyId")
+	if err := s.authorize(ctx, access{action: actionReEncryptTo, key: dst, alias: dstAlias,
+		ec: req.GetDestinationEncryptionContext(), tokens: req.GetGrantTokens()}); err != nil {
+		return nil, err
+	}
+	o, err := s.open(ctx, req.GetCiphertextBlob(), req.GetSourceEncryptionContext(), req.GetSourceKeyId(), "SourceKeyId",
+		access{action: actionReEncryptFrom, tokens: req.GetGrantTokens()})
 	if err != nil {
 		return nil, err
 	}
 	defer o.plaintext.Zero()
-	if err := s.authorize(ctx, actionReEncryptFrom, o.key); err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, actionReEncryptTo, dst); err != nil {
-		return nil, err
-	}
 	if err := usableForCrypto(dst); err != nil {
 		return nil, err
 	}

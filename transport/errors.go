@@ -12,6 +12,7 @@ import (
 	"github.com/trent-kms/trent/crypto"
 	"github.com/trent-kms/trent/fsm"
 	"github.com/trent-kms/trent/hsm"
+	"github.com/trent-kms/trent/transport/policy"
 )
 
 // Errors the handlers return; each maps to one gRPC code and one AWS KMS
@@ -36,6 +37,11 @@ var (
 	// ErrNotServing: this node cannot serve now (no leader reachable, or
 	// the outcome of a write is unknown); the caller may retry.
 	ErrNotServing = errors.New("not serving")
+	// ErrInvalidGrantToken: a grant token is malformed, was not issued by
+	// this region, is too old, or names a retired or revoked grant.
+	ErrInvalidGrantToken = errors.New("invalid grant token")
+	// ErrDryRun: a DryRun request passed every check and changed nothing.
+	ErrDryRun = errors.New("dry run")
 )
 
 type statusMapping struct {
@@ -56,6 +62,11 @@ var statusTable = []struct {
 	{ErrUnsupported, statusMapping{codes.Unimplemented, "UnsupportedOperationException"}},
 	{ErrAccessDenied, statusMapping{codes.PermissionDenied, "AccessDeniedException"}},
 	{ErrNotServing, statusMapping{codes.Unavailable, "KMSInternalException"}},
+	{ErrInvalidGrantToken, statusMapping{codes.InvalidArgument, "InvalidGrantTokenException"}},
+	{ErrDryRun, statusMapping{codes.FailedPrecondition, "DryRunOperationException"}},
+	{policy.ErrMalformed, statusMapping{codes.InvalidArgument, "MalformedPolicyDocumentException"}},
+	{policy.ErrLockout, statusMapping{codes.InvalidArgument, "MalformedPolicyDocumentException"}},
+	{policy.ErrInvalidGrant, statusMapping{codes.InvalidArgument, "ValidationException"}},
 	{fsm.ErrNotFound, statusMapping{codes.NotFound, "NotFoundException"}},
 	{fsm.ErrAlreadyExists, statusMapping{codes.AlreadyExists, "AlreadyExistsException"}},
 	{fsm.ErrInvalidState, statusMapping{codes.FailedPrecondition, "KMSInvalidStateException"}},

@@ -11,6 +11,7 @@ import (
 	"github.com/trent-kms/trent/fsm"
 	"github.com/trent-kms/trent/fsm/fsmpb"
 	"github.com/trent-kms/trent/transport/kmspb"
+	"github.com/trent-kms/trent/transport/policy"
 )
 
 const maxTagsPerKey = 50
@@ -47,15 +48,23 @@ func (s *Server) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*k
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, actionCreateKey, nil); err != nil {
+	if err := s.authorize(ctx, access{action: actionCreateKey}); err != nil {
 		return nil, err
+	}
+	keyID := uuid.NewString()
+	keyPolicy := policy.DefaultPolicy(principal(ctx))
+	if req.GetPolicy() != "" {
+		if err := s.checkPolicy(ctx, req.GetPolicy(), keyID, req.GetBypassPolicyLockoutSafetyCheck()); err != nil {
+			return nil, err
+		}
+		keyPolicy = []byte(req.GetPolicy())
 	}
 	version, err := s.newKeyVersion(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	key := &fsmpb.Key{
-		KeyId:           uuid.NewString(),
+		KeyId:           keyID,
 		Description:     req.GetDescription(),
 		KeySpec:         crypto.KeySpecSymmetricDefault,
 		KeyUsage:        crypto.KeyUsageEncryptDecrypt,
@@ -64,6 +73,7 @@ func (s *Server) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*k
 		Tags:            tags,
 		Origin:          "TRENT",
 		Creator:         principal(ctx),
+		Policy:          keyPolicy,
 	}
 	noteKey(ctx, key.KeyId)
 	noteVersion(ctx, key.KeyId, version.GetVersionId())
@@ -101,25 +111,28 @@ func (s *Server) newKeyVersion(ctx context.Context, rotationType string) (*fsmpb
 
 // readKey is the common start of a request about one key: linearizable read,
 // resolution, authorization.
-func (s *Server) readKey(ctx context.Context, action, field, ref string) (*fsmpb.Key, error) {
+// a names the action and may carry grant tokens; readKey fills in the key
+// and the alias.
+func (s *Server) readKey(ctx context.Context, a access, field, ref string) (*fsmpb.Key, error) {
 	if err := requireKeyRef(field, ref); err != nil {
 		return nil, err
 	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey(ctx, field, ref)
+	k, alias, err := s.resolveKeyVia(ctx, field, ref)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, action, k); err != nil {
+	a.key, a.alias = k, alias
+	if err := s.authorize(ctx, a); err != nil {
 		return nil, err
 	}
 	return k, nil
 }
 
 func (s *Server) DescribeKey(ctx context.Context, req *kmspb.DescribeKeyRequest) (*kmspb.DescribeKeyResponse, error) {
-	k, err := s.readKey(ctx, actionDescribeKey, "KeyId", req.GetKeyId())
+	k, err := s.readKey(ctx, access{action: actionDescribeKey, tokens: req.GetGrantTokens()}, "KeyId", req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}
@@ -129,9 +142,6 @@ func (s *Server) DescribeKey(ctx context.Context, req *kmspb.DescribeKeyRequest)
 func (s *Server) ListKeys(ctx context.Context, req *kmspb.ListKeysRequest) (*kmspb.ListKeysResponse, error) {
 	limit, err := listLimit(req.GetLimit())
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, actionListKeys, nil); err != nil {
 		return nil, err
 	}
 	if err := s.readBarrier(ctx); err != nil {
@@ -151,7 +161,7 @@ func (s *Server) ListKeys(ctx context.Context, req *kmspb.ListKeysRequest) (*kms
 // proposeForKey resolves ref, authorizes action and proposes the command
 // built for the resolved key id.
 func (s *Server) proposeForKey(ctx context.Context, action, ref string, build func(keyID string) *fsmpb.Command) (*fsm.Result, error) {
-	k, err := s.readKey(ctx, action, "KeyId", ref)
+	k, err := s.readKey(ctx, access{action: action}, "KeyId", ref)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func (s *Server) DisableKeyRotation(ctx context.Context, req *kmspb.DisableKeyRo
 }
 
 func (s *Server) GetKeyRotationStatus(ctx context.Context, req *kmspb.GetKeyRotationStatusRequest) (*kmspb.GetKeyRotationStatusResponse, error) {
-	k, err := s.readKey(ctx, actionGetKeyRotationStatus, "KeyId", req.GetKeyId())
+	k, err := s.readKey(ctx, access{action: actionGetKeyRotationStatus}, "KeyId", req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (s *Server) GetKeyRotationStatus(ctx context.Context, req *kmspb.GetKeyRota
 }
 
 func (s *Server) RotateKeyOnDemand(ctx context.Context, req *kmspb.RotateKeyOnDemandRequest) (*kmspb.RotateKeyOnDemandResponse, error) {
-	k, err := s.readKey(ctx, actionRotateKeyOnDemand, "KeyId", req.GetKeyId())
+	k, err := s.readKey(ctx, access{action: actionRotateKeyOnDemand}, "KeyId", req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (s *Server) ListKeyRotations(ctx context.Context, req *kmspb.ListKeyRotatio
 			return nil, invalid("Marker", "%q is not a marker this operation returned", req.GetMarker())
 		}
 	}
-	k, err := s.readKey(ctx, actionListKeyRotations, "KeyId", req.GetKeyId())
+	k, err := s.readKey(ctx, access{action: actionListKeyRotations}, "KeyId", req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}

@@ -75,8 +75,10 @@ type opened struct {
 // open parses and verifies a ciphertext blob. wantKeyRef, if set, must name
 // the key the ciphertext was made under. The key's state is checked after
 // the blob is known to be well formed, so a garbage blob gets
-// InvalidCiphertextException whatever the key.
-func (s *Server) open(ctx context.Context, blob []byte, ec map[string]string, wantKeyRef, keyField string) (*opened, error) {
+// InvalidCiphertextException whatever the key. a names the action and the
+// grant tokens: the caller is authorized on the key the header names before
+// anything is decrypted.
+func (s *Server) open(ctx context.Context, blob []byte, ec map[string]string, wantKeyRef, keyField string, a access) (*opened, error) {
 	if len(blob) == 0 {
 		return nil, invalid("CiphertextBlob", "is required")
 	}
@@ -90,13 +92,18 @@ func (s *Server) open(ctx context.Context, blob []byte, ec map[string]string, wa
 	}
 	noteKey(ctx, k.GetKeyId()) // audited as the key acted on even if the ciphertext fails to open
 	if wantKeyRef != "" {
-		want, err := s.resolveKey(ctx, keyField, wantKeyRef)
+		want, alias, err := s.resolveKeyVia(ctx, keyField, wantKeyRef)
 		if err != nil {
 			return nil, err
 		}
 		if want.GetKeyId() != k.GetKeyId() {
 			return nil, fmt.Errorf("%w: the ciphertext was made under key %s, not %s", ErrIncorrectKey, k.GetKeyId(), want.GetKeyId())
 		}
+		a.alias = alias
+	}
+	a.key, a.ec = k, ec
+	if err := s.authorize(ctx, a); err != nil {
+		return nil, err
 	}
 	if err := usableForCrypto(k); err != nil {
 		return nil, err

@@ -62,6 +62,7 @@ type Server struct {
 	raft     *cluster.Node
 	hsm      hsm.Backend
 	keys     *keyCache
+	policies policyCache
 	peers    *peerPool
 	now      func() time.Time
 	internal *internalService

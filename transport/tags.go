@@ -47,7 +47,7 @@ func (s *Server) ListResourceTags(ctx context.Context, req *kmspb.ListResourceTa
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.readKey(ctx, actionListResourceTags, "KeyId", req.GetKeyId())
+	k, err := s.readKey(ctx, access{action: actionListResourceTags}, "KeyId", req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}

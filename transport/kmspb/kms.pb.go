@@ -259,8 +259,12 @@ type CreateKeyRequest struct {
 	ProtectionLevel string                 `protobuf:"bytes,4,opt,name=protection_level,json=protectionLevel,proto3" json:"protection_level,omitempty"` // default SOFTWARE
 	Tags            []*Tag                 `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
 	MultiRegion     bool                   `protobuf:"varint,6,opt,name=multi_region,json=multiRegion,proto3" json:"multi_region,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Key policy JSON; empty gives the default policy (the creating principal
+	// and role admin have full control).
+	Policy                         string `protobuf:"bytes,7,opt,name=policy,proto3" json:"policy,omitempty"`
+	BypassPolicyLockoutSafetyCheck bool   `protobuf:"varint,8,opt,name=bypass_policy_lockout_safety_check,json=bypassPolicyLockoutSafetyCheck,proto3" json:"bypass_policy_lockout_safety_check,omitempty"`
+	unknownFields                  protoimpl.UnknownFields
+	sizeCache                      protoimpl.SizeCache
 }
 
 func (x *CreateKeyRequest) Reset() {
@@ -335,6 +339,20 @@ func (x *CreateKeyRequest) GetMultiRegion() bool {
 	return false
 }
 
+func (x *CreateKeyRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *CreateKeyRequest) GetBypassPolicyLockoutSafetyCheck() bool {
+	if x != nil {
+		return x.BypassPolicyLockoutSafetyCheck
+	}
+	return false
+}
+
 type CreateKeyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	KeyMetadata   *KeyMetadata           `protobuf:"bytes,1,opt,name=key_metadata,json=keyMetadata,proto3" json:"key_metadata,omitempty"`
@@ -382,6 +400,7 @@ func (x *CreateKeyResponse) GetKeyMetadata() *KeyMetadata {
 type DescribeKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	GrantTokens   []string               `protobuf:"bytes,2,rep,name=grant_tokens,json=grantTokens,proto3" json:"grant_tokens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +440,13 @@ func (x *DescribeKeyRequest) GetKeyId() string {
 		return x.KeyId
 	}
 	return ""
+}
+
+func (x *DescribeKeyRequest) GetGrantTokens() []string {
+	if x != nil {
+		return x.GrantTokens
+	}
+	return nil
 }
 
 type DescribeKeyResponse struct {
@@ -2405,6 +2431,7 @@ type EncryptRequest struct {
 	Plaintext           []byte                 `protobuf:"bytes,2,opt,name=plaintext,proto3" json:"plaintext,omitempty"`
 	EncryptionContext   map[string]string      `protobuf:"bytes,3,rep,name=encryption_context,json=encryptionContext,proto3" json:"encryption_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	EncryptionAlgorithm string                 `protobuf:"bytes,4,opt,name=encryption_algorithm,json=encryptionAlgorithm,proto3" json:"encryption_algorithm,omitempty"` // SYMMETRIC_DEFAULT only
+	GrantTokens         []string               `protobuf:"bytes,5,rep,name=grant_tokens,json=grantTokens,proto3" json:"grant_tokens,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -2465,6 +2492,13 @@ func (x *EncryptRequest) GetEncryptionAlgorithm() string {
 		return x.EncryptionAlgorithm
 	}
 	return ""
+}
+
+func (x *EncryptRequest) GetGrantTokens() []string {
+	if x != nil {
+		return x.GrantTokens
+	}
+	return nil
 }
 
 type EncryptResponse struct {
@@ -2533,6 +2567,7 @@ type DecryptRequest struct {
 	EncryptionContext   map[string]string      `protobuf:"bytes,2,rep,name=encryption_context,json=encryptionContext,proto3" json:"encryption_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	KeyId               string                 `protobuf:"bytes,3,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"` // optional: if set, the ciphertext must belong to this key
 	EncryptionAlgorithm string                 `protobuf:"bytes,4,opt,name=encryption_algorithm,json=encryptionAlgorithm,proto3" json:"encryption_algorithm,omitempty"`
+	GrantTokens         []string               `protobuf:"bytes,5,rep,name=grant_tokens,json=grantTokens,proto3" json:"grant_tokens,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -2593,6 +2628,13 @@ func (x *DecryptRequest) GetEncryptionAlgorithm() string {
 		return x.EncryptionAlgorithm
 	}
 	return ""
+}
+
+func (x *DecryptRequest) GetGrantTokens() []string {
+	if x != nil {
+		return x.GrantTokens
+	}
+	return nil
 }
 
 type DecryptResponse struct {
@@ -2670,6 +2712,7 @@ type ReEncryptRequest struct {
 	SourceKeyId                  string                 `protobuf:"bytes,3,opt,name=source_key_id,json=sourceKeyId,proto3" json:"source_key_id,omitempty"`
 	DestinationKeyId             string                 `protobuf:"bytes,4,opt,name=destination_key_id,json=destinationKeyId,proto3" json:"destination_key_id,omitempty"`
 	DestinationEncryptionContext map[string]string      `protobuf:"bytes,5,rep,name=destination_encryption_context,json=destinationEncryptionContext,proto3" json:"destination_encryption_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	GrantTokens                  []string               `protobuf:"bytes,6,rep,name=grant_tokens,json=grantTokens,proto3" json:"grant_tokens,omitempty"`
 	unknownFields                protoimpl.UnknownFields
 	sizeCache                    protoimpl.SizeCache
 }
@@ -2735,6 +2778,13 @@ func (x *ReEncryptRequest) GetDestinationKeyId() string {
 func (x *ReEncryptRequest) GetDestinationEncryptionContext() map[string]string {
 	if x != nil {
 		return x.DestinationEncryptionContext
+	}
+	return nil
+}
+
+func (x *ReEncryptRequest) GetGrantTokens() []string {
+	if x != nil {
+		return x.GrantTokens
 	}
 	return nil
 }
@@ -2821,6 +2871,7 @@ type GenerateDataKeyRequest struct {
 	EncryptionContext map[string]string      `protobuf:"bytes,2,rep,name=encryption_context,json=encryptionContext,proto3" json:"encryption_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	NumberOfBytes     int32                  `protobuf:"varint,3,opt,name=number_of_bytes,json=numberOfBytes,proto3" json:"number_of_bytes,omitempty"` // 1..1024; exactly one of number_of_bytes and key_spec
 	KeySpec           string                 `protobuf:"bytes,4,opt,name=key_spec,json=keySpec,proto3" json:"key_spec,omitempty"`                      // AES_128 or AES_256
+	GrantTokens       []string               `protobuf:"bytes,5,rep,name=grant_tokens,json=grantTokens,proto3" json:"grant_tokens,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -2881,6 +2932,13 @@ func (x *GenerateDataKeyRequest) GetKeySpec() string {
 		return x.KeySpec
 	}
 	return ""
+}
+
+func (x *GenerateDataKeyRequest) GetGrantTokens() []string {
+	if x != nil {
+		return x.GrantTokens
+	}
+	return nil
 }
 
 type GenerateDataKeyResponse struct {
@@ -2949,6 +3007,7 @@ type GenerateDataKeyWithoutPlaintextRequest struct {
 	EncryptionContext map[string]string      `protobuf:"bytes,2,rep,name=encryption_context,json=encryptionContext,proto3" json:"encryption_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	NumberOfBytes     int32                  `protobuf:"varint,3,opt,name=number_of_bytes,json=numberOfBytes,proto3" json:"number_of_bytes,omitempty"`
 	KeySpec           string                 `protobuf:"bytes,4,opt,name=key_spec,json=keySpec,proto3" json:"key_spec,omitempty"`
+	GrantTokens       []string               `protobuf:"bytes,5,rep,name=grant_tokens,json=grantTokens,proto3" json:"grant_tokens,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -3009,6 +3068,13 @@ func (x *GenerateDataKeyWithoutPlaintextRequest) GetKeySpec() string {
 		return x.KeySpec
 	}
 	return ""
+}
+
+func (x *GenerateDataKeyWithoutPlaintextRequest) GetGrantTokens() []string {
+	if x != nil {
+		return x.GrantTokens
+	}
+	return nil
 }
 
 type GenerateDataKeyWithoutPlaintextResponse struct {
@@ -3151,6 +3217,1043 @@ func (x *GenerateRandomResponse) GetPlaintext() []byte {
 	return nil
 }
 
+type PutKeyPolicyRequest struct {
+	state                          protoimpl.MessageState `protogen:"open.v1"`
+	KeyId                          string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	PolicyName                     string                 `protobuf:"bytes,2,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"` // "default" (the only name), may be omitted
+	Policy                         string                 `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
+	BypassPolicyLockoutSafetyCheck bool                   `protobuf:"varint,4,opt,name=bypass_policy_lockout_safety_check,json=bypassPolicyLockoutSafetyCheck,proto3" json:"bypass_policy_lockout_safety_check,omitempty"`
+	unknownFields                  protoimpl.UnknownFields
+	sizeCache                      protoimpl.SizeCache
+}
+
+func (x *PutKeyPolicyRequest) Reset() {
+	*x = PutKeyPolicyRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutKeyPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutKeyPolicyRequest) ProtoMessage() {}
+
+func (x *PutKeyPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutKeyPolicyRequest.ProtoReflect.Descriptor instead.
+func (*PutKeyPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *PutKeyPolicyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *PutKeyPolicyRequest) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+func (x *PutKeyPolicyRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *PutKeyPolicyRequest) GetBypassPolicyLockoutSafetyCheck() bool {
+	if x != nil {
+		return x.BypassPolicyLockoutSafetyCheck
+	}
+	return false
+}
+
+type PutKeyPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutKeyPolicyResponse) Reset() {
+	*x = PutKeyPolicyResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutKeyPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutKeyPolicyResponse) ProtoMessage() {}
+
+func (x *PutKeyPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutKeyPolicyResponse.ProtoReflect.Descriptor instead.
+func (*PutKeyPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{58}
+}
+
+type GetKeyPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	PolicyName    string                 `protobuf:"bytes,2,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetKeyPolicyRequest) Reset() {
+	*x = GetKeyPolicyRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetKeyPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetKeyPolicyRequest) ProtoMessage() {}
+
+func (x *GetKeyPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetKeyPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetKeyPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *GetKeyPolicyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *GetKeyPolicyRequest) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+type GetKeyPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"` // exactly as stored
+	PolicyName    string                 `protobuf:"bytes,2,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetKeyPolicyResponse) Reset() {
+	*x = GetKeyPolicyResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetKeyPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetKeyPolicyResponse) ProtoMessage() {}
+
+func (x *GetKeyPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetKeyPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetKeyPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *GetKeyPolicyResponse) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *GetKeyPolicyResponse) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+type ListKeyPoliciesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Limit         int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Marker        string                 `protobuf:"bytes,3,opt,name=marker,proto3" json:"marker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKeyPoliciesRequest) Reset() {
+	*x = ListKeyPoliciesRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKeyPoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKeyPoliciesRequest) ProtoMessage() {}
+
+func (x *ListKeyPoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKeyPoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ListKeyPoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ListKeyPoliciesRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ListKeyPoliciesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListKeyPoliciesRequest) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
+type ListKeyPoliciesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PolicyNames   []string               `protobuf:"bytes,1,rep,name=policy_names,json=policyNames,proto3" json:"policy_names,omitempty"`
+	NextMarker    string                 `protobuf:"bytes,2,opt,name=next_marker,json=nextMarker,proto3" json:"next_marker,omitempty"`
+	Truncated     bool                   `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKeyPoliciesResponse) Reset() {
+	*x = ListKeyPoliciesResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKeyPoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKeyPoliciesResponse) ProtoMessage() {}
+
+func (x *ListKeyPoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKeyPoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ListKeyPoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListKeyPoliciesResponse) GetPolicyNames() []string {
+	if x != nil {
+		return x.PolicyNames
+	}
+	return nil
+}
+
+func (x *ListKeyPoliciesResponse) GetNextMarker() string {
+	if x != nil {
+		return x.NextMarker
+	}
+	return ""
+}
+
+func (x *ListKeyPoliciesResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type GrantConstraints struct {
+	state                   protoimpl.MessageState `protogen:"open.v1"`
+	EncryptionContextSubset map[string]string      `protobuf:"bytes,1,rep,name=encryption_context_subset,json=encryptionContextSubset,proto3" json:"encryption_context_subset,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	EncryptionContextEquals map[string]string      `protobuf:"bytes,2,rep,name=encryption_context_equals,json=encryptionContextEquals,proto3" json:"encryption_context_equals,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *GrantConstraints) Reset() {
+	*x = GrantConstraints{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantConstraints) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantConstraints) ProtoMessage() {}
+
+func (x *GrantConstraints) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantConstraints.ProtoReflect.Descriptor instead.
+func (*GrantConstraints) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *GrantConstraints) GetEncryptionContextSubset() map[string]string {
+	if x != nil {
+		return x.EncryptionContextSubset
+	}
+	return nil
+}
+
+func (x *GrantConstraints) GetEncryptionContextEquals() map[string]string {
+	if x != nil {
+		return x.EncryptionContextEquals
+	}
+	return nil
+}
+
+type CreateGrantRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	KeyId             string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	GranteePrincipal  string                 `protobuf:"bytes,2,opt,name=grantee_principal,json=granteePrincipal,proto3" json:"grantee_principal,omitempty"`
+	RetiringPrincipal string                 `protobuf:"bytes,3,opt,name=retiring_principal,json=retiringPrincipal,proto3" json:"retiring_principal,omitempty"`
+	Operations        []string               `protobuf:"bytes,4,rep,name=operations,proto3" json:"operations,omitempty"`
+	Constraints       *GrantConstraints      `protobuf:"bytes,5,opt,name=constraints,proto3" json:"constraints,omitempty"`
+	GrantTokens       []string               `protobuf:"bytes,6,rep,name=grant_tokens,json=grantTokens,proto3" json:"grant_tokens,omitempty"`
+	Name              string                 `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	DryRun            bool                   `protobuf:"varint,8,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *CreateGrantRequest) Reset() {
+	*x = CreateGrantRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGrantRequest) ProtoMessage() {}
+
+func (x *CreateGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGrantRequest.ProtoReflect.Descriptor instead.
+func (*CreateGrantRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *CreateGrantRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *CreateGrantRequest) GetGranteePrincipal() string {
+	if x != nil {
+		return x.GranteePrincipal
+	}
+	return ""
+}
+
+func (x *CreateGrantRequest) GetRetiringPrincipal() string {
+	if x != nil {
+		return x.RetiringPrincipal
+	}
+	return ""
+}
+
+func (x *CreateGrantRequest) GetOperations() []string {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+func (x *CreateGrantRequest) GetConstraints() *GrantConstraints {
+	if x != nil {
+		return x.Constraints
+	}
+	return nil
+}
+
+func (x *CreateGrantRequest) GetGrantTokens() []string {
+	if x != nil {
+		return x.GrantTokens
+	}
+	return nil
+}
+
+func (x *CreateGrantRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateGrantRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type CreateGrantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GrantToken    string                 `protobuf:"bytes,1,opt,name=grant_token,json=grantToken,proto3" json:"grant_token,omitempty"`
+	GrantId       string                 `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGrantResponse) Reset() {
+	*x = CreateGrantResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGrantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGrantResponse) ProtoMessage() {}
+
+func (x *CreateGrantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGrantResponse.ProtoReflect.Descriptor instead.
+func (*CreateGrantResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *CreateGrantResponse) GetGrantToken() string {
+	if x != nil {
+		return x.GrantToken
+	}
+	return ""
+}
+
+func (x *CreateGrantResponse) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+type GrantListEntry struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	KeyId             string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	GrantId           string                 `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	Name              string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	CreationDate      float64                `protobuf:"fixed64,4,opt,name=creation_date,json=creationDate,proto3" json:"creation_date,omitempty"`
+	GranteePrincipal  string                 `protobuf:"bytes,5,opt,name=grantee_principal,json=granteePrincipal,proto3" json:"grantee_principal,omitempty"`
+	RetiringPrincipal string                 `protobuf:"bytes,6,opt,name=retiring_principal,json=retiringPrincipal,proto3" json:"retiring_principal,omitempty"`
+	IssuingPrincipal  string                 `protobuf:"bytes,7,opt,name=issuing_principal,json=issuingPrincipal,proto3" json:"issuing_principal,omitempty"`
+	Operations        []string               `protobuf:"bytes,8,rep,name=operations,proto3" json:"operations,omitempty"`
+	Constraints       *GrantConstraints      `protobuf:"bytes,9,opt,name=constraints,proto3" json:"constraints,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *GrantListEntry) Reset() {
+	*x = GrantListEntry{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantListEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantListEntry) ProtoMessage() {}
+
+func (x *GrantListEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantListEntry.ProtoReflect.Descriptor instead.
+func (*GrantListEntry) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *GrantListEntry) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *GrantListEntry) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *GrantListEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GrantListEntry) GetCreationDate() float64 {
+	if x != nil {
+		return x.CreationDate
+	}
+	return 0
+}
+
+func (x *GrantListEntry) GetGranteePrincipal() string {
+	if x != nil {
+		return x.GranteePrincipal
+	}
+	return ""
+}
+
+func (x *GrantListEntry) GetRetiringPrincipal() string {
+	if x != nil {
+		return x.RetiringPrincipal
+	}
+	return ""
+}
+
+func (x *GrantListEntry) GetIssuingPrincipal() string {
+	if x != nil {
+		return x.IssuingPrincipal
+	}
+	return ""
+}
+
+func (x *GrantListEntry) GetOperations() []string {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+func (x *GrantListEntry) GetConstraints() *GrantConstraints {
+	if x != nil {
+		return x.Constraints
+	}
+	return nil
+}
+
+type ListGrantsRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	KeyId            string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Limit            int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Marker           string                 `protobuf:"bytes,3,opt,name=marker,proto3" json:"marker,omitempty"`
+	GrantId          string                 `protobuf:"bytes,4,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	GranteePrincipal string                 `protobuf:"bytes,5,opt,name=grantee_principal,json=granteePrincipal,proto3" json:"grantee_principal,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ListGrantsRequest) Reset() {
+	*x = ListGrantsRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGrantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGrantsRequest) ProtoMessage() {}
+
+func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
+func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *ListGrantsRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ListGrantsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListGrantsRequest) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
+func (x *ListGrantsRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *ListGrantsRequest) GetGranteePrincipal() string {
+	if x != nil {
+		return x.GranteePrincipal
+	}
+	return ""
+}
+
+type ListGrantsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Grants        []*GrantListEntry      `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	NextMarker    string                 `protobuf:"bytes,2,opt,name=next_marker,json=nextMarker,proto3" json:"next_marker,omitempty"`
+	Truncated     bool                   `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGrantsResponse) Reset() {
+	*x = ListGrantsResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGrantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGrantsResponse) ProtoMessage() {}
+
+func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
+func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ListGrantsResponse) GetGrants() []*GrantListEntry {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+func (x *ListGrantsResponse) GetNextMarker() string {
+	if x != nil {
+		return x.NextMarker
+	}
+	return ""
+}
+
+func (x *ListGrantsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type ListRetirableGrantsRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	RetiringPrincipal string                 `protobuf:"bytes,1,opt,name=retiring_principal,json=retiringPrincipal,proto3" json:"retiring_principal,omitempty"`
+	Limit             int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Marker            string                 `protobuf:"bytes,3,opt,name=marker,proto3" json:"marker,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ListRetirableGrantsRequest) Reset() {
+	*x = ListRetirableGrantsRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRetirableGrantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRetirableGrantsRequest) ProtoMessage() {}
+
+func (x *ListRetirableGrantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRetirableGrantsRequest.ProtoReflect.Descriptor instead.
+func (*ListRetirableGrantsRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ListRetirableGrantsRequest) GetRetiringPrincipal() string {
+	if x != nil {
+		return x.RetiringPrincipal
+	}
+	return ""
+}
+
+func (x *ListRetirableGrantsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListRetirableGrantsRequest) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
+type RetireGrantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Either grant_token, or key_id and grant_id.
+	GrantToken    string `protobuf:"bytes,1,opt,name=grant_token,json=grantToken,proto3" json:"grant_token,omitempty"`
+	KeyId         string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	GrantId       string `protobuf:"bytes,3,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	DryRun        bool   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireGrantRequest) Reset() {
+	*x = RetireGrantRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireGrantRequest) ProtoMessage() {}
+
+func (x *RetireGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireGrantRequest.ProtoReflect.Descriptor instead.
+func (*RetireGrantRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *RetireGrantRequest) GetGrantToken() string {
+	if x != nil {
+		return x.GrantToken
+	}
+	return ""
+}
+
+func (x *RetireGrantRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RetireGrantRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *RetireGrantRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type RetireGrantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireGrantResponse) Reset() {
+	*x = RetireGrantResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireGrantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireGrantResponse) ProtoMessage() {}
+
+func (x *RetireGrantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireGrantResponse.ProtoReflect.Descriptor instead.
+func (*RetireGrantResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{71}
+}
+
+type RevokeGrantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	GrantId       string                 `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	DryRun        bool                   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeGrantRequest) Reset() {
+	*x = RevokeGrantRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeGrantRequest) ProtoMessage() {}
+
+func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeGrantRequest.ProtoReflect.Descriptor instead.
+func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *RevokeGrantRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RevokeGrantRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *RevokeGrantRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type RevokeGrantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeGrantResponse) Reset() {
+	*x = RevokeGrantResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeGrantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeGrantResponse) ProtoMessage() {}
+
+func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeGrantResponse.ProtoReflect.Descriptor instead.
+func (*RevokeGrantResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{73}
+}
+
 type ClusterStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -3159,7 +4262,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[57]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3171,7 +4274,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[57]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3184,7 +4287,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{57}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{74}
 }
 
 type NodeStatus struct {
@@ -3200,7 +4303,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[58]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +4315,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[58]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +4328,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{58}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -3278,7 +4381,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[59]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3290,7 +4393,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[59]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3303,7 +4406,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{59}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ClusterStatusResponse) GetRegion() string {
@@ -3364,7 +4467,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[60]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3376,7 +4479,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[60]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3389,7 +4492,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{60}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RemoveNodeRequest) GetNodeId() string {
@@ -3407,7 +4510,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[61]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3419,7 +4522,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[61]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3432,7 +4535,211 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{61}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{78}
+}
+
+type ManagementEventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AfterIndex    uint64                 `protobuf:"varint,1,opt,name=after_index,json=afterIndex,proto3" json:"after_index,omitempty"` // events with a larger Raft index
+	Limit         int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`                             // 1..1000, default 100
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManagementEventsRequest) Reset() {
+	*x = ManagementEventsRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManagementEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManagementEventsRequest) ProtoMessage() {}
+
+func (x *ManagementEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManagementEventsRequest.ProtoReflect.Descriptor instead.
+func (*ManagementEventsRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *ManagementEventsRequest) GetAfterIndex() uint64 {
+	if x != nil {
+		return x.AfterIndex
+	}
+	return 0
+}
+
+func (x *ManagementEventsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ManagementEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Time          float64                `protobuf:"fixed64,2,opt,name=time,proto3" json:"time,omitempty"`
+	Principal     string                 `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	Operation     string                 `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"`
+	KeyId         string                 `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	AliasName     string                 `protobuf:"bytes,6,opt,name=alias_name,json=aliasName,proto3" json:"alias_name,omitempty"`
+	GrantId       string                 `protobuf:"bytes,7,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	Error         string                 `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"` // "" when applied, else the rejection kind
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManagementEvent) Reset() {
+	*x = ManagementEvent{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManagementEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManagementEvent) ProtoMessage() {}
+
+func (x *ManagementEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManagementEvent.ProtoReflect.Descriptor instead.
+func (*ManagementEvent) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *ManagementEvent) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ManagementEvent) GetTime() float64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *ManagementEvent) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetAliasName() string {
+	if x != nil {
+		return x.AliasName
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *ManagementEvent) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ManagementEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*ManagementEvent     `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Truncated     bool                   `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManagementEventsResponse) Reset() {
+	*x = ManagementEventsResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManagementEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManagementEventsResponse) ProtoMessage() {}
+
+func (x *ManagementEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManagementEventsResponse.ProtoReflect.Descriptor instead.
+func (*ManagementEventsResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *ManagementEventsResponse) GetEvents() []*ManagementEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ManagementEventsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
 }
 
 var File_transport_kmspb_kms_proto protoreflect.FileDescriptor
@@ -3462,18 +4769,21 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x06region\x18\x11 \x01(\tR\x06region\";\n" +
 	"\x03Tag\x12\x17\n" +
 	"\atag_key\x18\x01 \x01(\tR\x06tagKey\x12\x1b\n" +
-	"\ttag_value\x18\x02 \x01(\tR\btagValue\"\xe1\x01\n" +
+	"\ttag_value\x18\x02 \x01(\tR\btagValue\"\xc5\x02\n" +
 	"\x10CreateKeyRequest\x12 \n" +
 	"\vdescription\x18\x01 \x01(\tR\vdescription\x12\x1b\n" +
 	"\tkey_usage\x18\x02 \x01(\tR\bkeyUsage\x12\x19\n" +
 	"\bkey_spec\x18\x03 \x01(\tR\akeySpec\x12)\n" +
 	"\x10protection_level\x18\x04 \x01(\tR\x0fprotectionLevel\x12%\n" +
 	"\x04tags\x18\x05 \x03(\v2\x11.trent.kms.v1.TagR\x04tags\x12!\n" +
-	"\fmulti_region\x18\x06 \x01(\bR\vmultiRegion\"Q\n" +
+	"\fmulti_region\x18\x06 \x01(\bR\vmultiRegion\x12\x16\n" +
+	"\x06policy\x18\a \x01(\tR\x06policy\x12J\n" +
+	"\"bypass_policy_lockout_safety_check\x18\b \x01(\bR\x1ebypassPolicyLockoutSafetyCheck\"Q\n" +
 	"\x11CreateKeyResponse\x12<\n" +
-	"\fkey_metadata\x18\x01 \x01(\v2\x19.trent.kms.v1.KeyMetadataR\vkeyMetadata\"+\n" +
+	"\fkey_metadata\x18\x01 \x01(\v2\x19.trent.kms.v1.KeyMetadataR\vkeyMetadata\"N\n" +
 	"\x12DescribeKeyRequest\x12\x15\n" +
-	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"S\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12!\n" +
+	"\fgrant_tokens\x18\x02 \x03(\tR\vgrantTokens\"S\n" +
 	"\x13DescribeKeyResponse\x12<\n" +
 	"\fkey_metadata\x18\x01 \x01(\v2\x19.trent.kms.v1.KeyMetadataR\vkeyMetadata\"?\n" +
 	"\x0fListKeysRequest\x12\x14\n" +
@@ -3588,24 +4898,26 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x04tags\x18\x01 \x03(\v2\x11.trent.kms.v1.TagR\x04tags\x12\x1f\n" +
 	"\vnext_marker\x18\x02 \x01(\tR\n" +
 	"nextMarker\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xa2\x02\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xc5\x02\n" +
 	"\x0eEncryptRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
 	"\tplaintext\x18\x02 \x01(\fR\tplaintext\x12b\n" +
 	"\x12encryption_context\x18\x03 \x03(\v23.trent.kms.v1.EncryptRequest.EncryptionContextEntryR\x11encryptionContext\x121\n" +
-	"\x14encryption_algorithm\x18\x04 \x01(\tR\x13encryptionAlgorithm\x1aD\n" +
+	"\x14encryption_algorithm\x18\x04 \x01(\tR\x13encryptionAlgorithm\x12!\n" +
+	"\fgrant_tokens\x18\x05 \x03(\tR\vgrantTokens\x1aD\n" +
 	"\x16EncryptionContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
 	"\x0fEncryptResponse\x12'\n" +
 	"\x0fciphertext_blob\x18\x01 \x01(\fR\x0eciphertextBlob\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x121\n" +
-	"\x14encryption_algorithm\x18\x03 \x01(\tR\x13encryptionAlgorithm\"\xad\x02\n" +
+	"\x14encryption_algorithm\x18\x03 \x01(\tR\x13encryptionAlgorithm\"\xd0\x02\n" +
 	"\x0eDecryptRequest\x12'\n" +
 	"\x0fciphertext_blob\x18\x01 \x01(\fR\x0eciphertextBlob\x12b\n" +
 	"\x12encryption_context\x18\x02 \x03(\v23.trent.kms.v1.DecryptRequest.EncryptionContextEntryR\x11encryptionContext\x12\x15\n" +
 	"\x06key_id\x18\x03 \x01(\tR\x05keyId\x121\n" +
-	"\x14encryption_algorithm\x18\x04 \x01(\tR\x13encryptionAlgorithm\x1aD\n" +
+	"\x14encryption_algorithm\x18\x04 \x01(\tR\x13encryptionAlgorithm\x12!\n" +
+	"\fgrant_tokens\x18\x05 \x03(\tR\vgrantTokens\x1aD\n" +
 	"\x16EncryptionContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x01\n" +
@@ -3613,13 +4925,14 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
 	"\tplaintext\x18\x02 \x01(\fR\tplaintext\x121\n" +
 	"\x14encryption_algorithm\x18\x03 \x01(\tR\x13encryptionAlgorithm\x12&\n" +
-	"\x0fkey_material_id\x18\x04 \x01(\tR\rkeyMaterialId\"\xac\x04\n" +
+	"\x0fkey_material_id\x18\x04 \x01(\tR\rkeyMaterialId\"\xcf\x04\n" +
 	"\x10ReEncryptRequest\x12'\n" +
 	"\x0fciphertext_blob\x18\x01 \x01(\fR\x0eciphertextBlob\x12w\n" +
 	"\x19source_encryption_context\x18\x02 \x03(\v2;.trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntryR\x17sourceEncryptionContext\x12\"\n" +
 	"\rsource_key_id\x18\x03 \x01(\tR\vsourceKeyId\x12,\n" +
 	"\x12destination_key_id\x18\x04 \x01(\tR\x10destinationKeyId\x12\x86\x01\n" +
-	"\x1edestination_encryption_context\x18\x05 \x03(\v2@.trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntryR\x1cdestinationEncryptionContext\x1aJ\n" +
+	"\x1edestination_encryption_context\x18\x05 \x03(\v2@.trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntryR\x1cdestinationEncryptionContext\x12!\n" +
+	"\fgrant_tokens\x18\x06 \x03(\tR\vgrantTokens\x1aJ\n" +
 	"\x1cSourceEncryptionContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aO\n" +
@@ -3631,24 +4944,26 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\rsource_key_id\x18\x02 \x01(\tR\vsourceKeyId\x12\x15\n" +
 	"\x06key_id\x18\x03 \x01(\tR\x05keyId\x12>\n" +
 	"\x1bsource_encryption_algorithm\x18\x04 \x01(\tR\x19sourceEncryptionAlgorithm\x12H\n" +
-	" destination_encryption_algorithm\x18\x05 \x01(\tR\x1edestinationEncryptionAlgorithm\"\xa4\x02\n" +
+	" destination_encryption_algorithm\x18\x05 \x01(\tR\x1edestinationEncryptionAlgorithm\"\xc7\x02\n" +
 	"\x16GenerateDataKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12j\n" +
 	"\x12encryption_context\x18\x02 \x03(\v2;.trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntryR\x11encryptionContext\x12&\n" +
 	"\x0fnumber_of_bytes\x18\x03 \x01(\x05R\rnumberOfBytes\x12\x19\n" +
-	"\bkey_spec\x18\x04 \x01(\tR\akeySpec\x1aD\n" +
+	"\bkey_spec\x18\x04 \x01(\tR\akeySpec\x12!\n" +
+	"\fgrant_tokens\x18\x05 \x03(\tR\vgrantTokens\x1aD\n" +
 	"\x16EncryptionContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"w\n" +
 	"\x17GenerateDataKeyResponse\x12'\n" +
 	"\x0fciphertext_blob\x18\x01 \x01(\fR\x0eciphertextBlob\x12\x1c\n" +
 	"\tplaintext\x18\x02 \x01(\fR\tplaintext\x12\x15\n" +
-	"\x06key_id\x18\x03 \x01(\tR\x05keyId\"\xc4\x02\n" +
+	"\x06key_id\x18\x03 \x01(\tR\x05keyId\"\xe7\x02\n" +
 	"&GenerateDataKeyWithoutPlaintextRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12z\n" +
 	"\x12encryption_context\x18\x02 \x03(\v2K.trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntryR\x11encryptionContext\x12&\n" +
 	"\x0fnumber_of_bytes\x18\x03 \x01(\x05R\rnumberOfBytes\x12\x19\n" +
-	"\bkey_spec\x18\x04 \x01(\tR\akeySpec\x1aD\n" +
+	"\bkey_spec\x18\x04 \x01(\tR\akeySpec\x12!\n" +
+	"\fgrant_tokens\x18\x05 \x03(\tR\vgrantTokens\x1aD\n" +
 	"\x16EncryptionContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"i\n" +
@@ -3658,7 +4973,94 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x15GenerateRandomRequest\x12&\n" +
 	"\x0fnumber_of_bytes\x18\x01 \x01(\x05R\rnumberOfBytes\"6\n" +
 	"\x16GenerateRandomResponse\x12\x1c\n" +
-	"\tplaintext\x18\x01 \x01(\fR\tplaintext\"\x16\n" +
+	"\tplaintext\x18\x01 \x01(\fR\tplaintext\"\xb1\x01\n" +
+	"\x13PutKeyPolicyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"policyName\x12\x16\n" +
+	"\x06policy\x18\x03 \x01(\tR\x06policy\x12J\n" +
+	"\"bypass_policy_lockout_safety_check\x18\x04 \x01(\bR\x1ebypassPolicyLockoutSafetyCheck\"\x16\n" +
+	"\x14PutKeyPolicyResponse\"M\n" +
+	"\x13GetKeyPolicyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"policyName\"O\n" +
+	"\x14GetKeyPolicyResponse\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"policyName\"]\n" +
+	"\x16ListKeyPoliciesRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06marker\"{\n" +
+	"\x17ListKeyPoliciesResponse\x12!\n" +
+	"\fpolicy_names\x18\x01 \x03(\tR\vpolicyNames\x12\x1f\n" +
+	"\vnext_marker\x18\x02 \x01(\tR\n" +
+	"nextMarker\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\x9c\x03\n" +
+	"\x10GrantConstraints\x12w\n" +
+	"\x19encryption_context_subset\x18\x01 \x03(\v2;.trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntryR\x17encryptionContextSubset\x12w\n" +
+	"\x19encryption_context_equals\x18\x02 \x03(\v2;.trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntryR\x17encryptionContextEquals\x1aJ\n" +
+	"\x1cEncryptionContextSubsetEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aJ\n" +
+	"\x1cEncryptionContextEqualsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb9\x02\n" +
+	"\x12CreateGrantRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12+\n" +
+	"\x11grantee_principal\x18\x02 \x01(\tR\x10granteePrincipal\x12-\n" +
+	"\x12retiring_principal\x18\x03 \x01(\tR\x11retiringPrincipal\x12\x1e\n" +
+	"\n" +
+	"operations\x18\x04 \x03(\tR\n" +
+	"operations\x12@\n" +
+	"\vconstraints\x18\x05 \x01(\v2\x1e.trent.kms.v1.GrantConstraintsR\vconstraints\x12!\n" +
+	"\fgrant_tokens\x18\x06 \x03(\tR\vgrantTokens\x12\x12\n" +
+	"\x04name\x18\a \x01(\tR\x04name\x12\x17\n" +
+	"\adry_run\x18\b \x01(\bR\x06dryRun\"Q\n" +
+	"\x13CreateGrantResponse\x12\x1f\n" +
+	"\vgrant_token\x18\x01 \x01(\tR\n" +
+	"grantToken\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\"\xe6\x02\n" +
+	"\x0eGrantListEntry\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12#\n" +
+	"\rcreation_date\x18\x04 \x01(\x01R\fcreationDate\x12+\n" +
+	"\x11grantee_principal\x18\x05 \x01(\tR\x10granteePrincipal\x12-\n" +
+	"\x12retiring_principal\x18\x06 \x01(\tR\x11retiringPrincipal\x12+\n" +
+	"\x11issuing_principal\x18\a \x01(\tR\x10issuingPrincipal\x12\x1e\n" +
+	"\n" +
+	"operations\x18\b \x03(\tR\n" +
+	"operations\x12@\n" +
+	"\vconstraints\x18\t \x01(\v2\x1e.trent.kms.v1.GrantConstraintsR\vconstraints\"\xa0\x01\n" +
+	"\x11ListGrantsRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06marker\x12\x19\n" +
+	"\bgrant_id\x18\x04 \x01(\tR\agrantId\x12+\n" +
+	"\x11grantee_principal\x18\x05 \x01(\tR\x10granteePrincipal\"\x89\x01\n" +
+	"\x12ListGrantsResponse\x124\n" +
+	"\x06grants\x18\x01 \x03(\v2\x1c.trent.kms.v1.GrantListEntryR\x06grants\x12\x1f\n" +
+	"\vnext_marker\x18\x02 \x01(\tR\n" +
+	"nextMarker\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"y\n" +
+	"\x1aListRetirableGrantsRequest\x12-\n" +
+	"\x12retiring_principal\x18\x01 \x01(\tR\x11retiringPrincipal\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06marker\"\x80\x01\n" +
+	"\x12RetireGrantRequest\x12\x1f\n" +
+	"\vgrant_token\x18\x01 \x01(\tR\n" +
+	"grantToken\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x19\n" +
+	"\bgrant_id\x18\x03 \x01(\tR\agrantId\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"\x15\n" +
+	"\x13RetireGrantResponse\"_\n" +
+	"\x12RevokeGrantRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\x15\n" +
+	"\x13RevokeGrantResponse\"\x16\n" +
 	"\x14ClusterStatusRequest\"\x96\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
@@ -3677,7 +5079,24 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x03hsm\x18\a \x01(\tR\x03hsm\",\n" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
-	"\x12RemoveNodeResponse2\xe6\x12\n" +
+	"\x12RemoveNodeResponse\"P\n" +
+	"\x17ManagementEventsRequest\x12\x1f\n" +
+	"\vafter_index\x18\x01 \x01(\x04R\n" +
+	"afterIndex\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\xde\x01\n" +
+	"\x0fManagementEvent\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\x01R\x04time\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x1c\n" +
+	"\toperation\x18\x04 \x01(\tR\toperation\x12\x15\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x12\x1d\n" +
+	"\n" +
+	"alias_name\x18\x06 \x01(\tR\taliasName\x12\x19\n" +
+	"\bgrant_id\x18\a \x01(\tR\agrantId\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\"o\n" +
+	"\x18ManagementEventsResponse\x125\n" +
+	"\x06events\x18\x01 \x03(\v2\x1d.trent.kms.v1.ManagementEventR\x06events\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated2\xa4\x18\n" +
 	"\x03KMS\x12L\n" +
 	"\tCreateKey\x12\x1e.trent.kms.v1.CreateKeyRequest\x1a\x1f.trent.kms.v1.CreateKeyResponse\x12R\n" +
 	"\vDescribeKey\x12 .trent.kms.v1.DescribeKeyRequest\x1a!.trent.kms.v1.DescribeKeyResponse\x12I\n" +
@@ -3705,11 +5124,21 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\tReEncrypt\x12\x1e.trent.kms.v1.ReEncryptRequest\x1a\x1f.trent.kms.v1.ReEncryptResponse\x12^\n" +
 	"\x0fGenerateDataKey\x12$.trent.kms.v1.GenerateDataKeyRequest\x1a%.trent.kms.v1.GenerateDataKeyResponse\x12\x8e\x01\n" +
 	"\x1fGenerateDataKeyWithoutPlaintext\x124.trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest\x1a5.trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse\x12[\n" +
-	"\x0eGenerateRandom\x12#.trent.kms.v1.GenerateRandomRequest\x1a$.trent.kms.v1.GenerateRandomResponse2\xad\x01\n" +
+	"\x0eGenerateRandom\x12#.trent.kms.v1.GenerateRandomRequest\x1a$.trent.kms.v1.GenerateRandomResponse\x12U\n" +
+	"\fPutKeyPolicy\x12!.trent.kms.v1.PutKeyPolicyRequest\x1a\".trent.kms.v1.PutKeyPolicyResponse\x12U\n" +
+	"\fGetKeyPolicy\x12!.trent.kms.v1.GetKeyPolicyRequest\x1a\".trent.kms.v1.GetKeyPolicyResponse\x12^\n" +
+	"\x0fListKeyPolicies\x12$.trent.kms.v1.ListKeyPoliciesRequest\x1a%.trent.kms.v1.ListKeyPoliciesResponse\x12R\n" +
+	"\vCreateGrant\x12 .trent.kms.v1.CreateGrantRequest\x1a!.trent.kms.v1.CreateGrantResponse\x12O\n" +
+	"\n" +
+	"ListGrants\x12\x1f.trent.kms.v1.ListGrantsRequest\x1a .trent.kms.v1.ListGrantsResponse\x12a\n" +
+	"\x13ListRetirableGrants\x12(.trent.kms.v1.ListRetirableGrantsRequest\x1a .trent.kms.v1.ListGrantsResponse\x12R\n" +
+	"\vRetireGrant\x12 .trent.kms.v1.RetireGrantRequest\x1a!.trent.kms.v1.RetireGrantResponse\x12R\n" +
+	"\vRevokeGrant\x12 .trent.kms.v1.RevokeGrantRequest\x1a!.trent.kms.v1.RevokeGrantResponse2\x90\x02\n" +
 	"\aCluster\x12Q\n" +
 	"\x06Status\x12\".trent.kms.v1.ClusterStatusRequest\x1a#.trent.kms.v1.ClusterStatusResponse\x12O\n" +
 	"\n" +
-	"RemoveNode\x12\x1f.trent.kms.v1.RemoveNodeRequest\x1a .trent.kms.v1.RemoveNodeResponseB,Z*github.com/trent-kms/trent/transport/kmspbb\x06proto3"
+	"RemoveNode\x12\x1f.trent.kms.v1.RemoveNodeRequest\x1a .trent.kms.v1.RemoveNodeResponse\x12a\n" +
+	"\x10ManagementEvents\x12%.trent.kms.v1.ManagementEventsRequest\x1a&.trent.kms.v1.ManagementEventsResponseB,Z*github.com/trent-kms/trent/transport/kmspbb\x06proto3"
 
 var (
 	file_transport_kmspb_kms_proto_rawDescOnce sync.Once
@@ -3723,7 +5152,7 @@ func file_transport_kmspb_kms_proto_rawDescGZIP() []byte {
 	return file_transport_kmspb_kms_proto_rawDescData
 }
 
-var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
 var file_transport_kmspb_kms_proto_goTypes = []any{
 	(*KeyMetadata)(nil),                             // 0: trent.kms.v1.KeyMetadata
 	(*Tag)(nil),                                     // 1: trent.kms.v1.Tag
@@ -3782,17 +5211,39 @@ var file_transport_kmspb_kms_proto_goTypes = []any{
 	(*GenerateDataKeyWithoutPlaintextResponse)(nil), // 54: trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
 	(*GenerateRandomRequest)(nil),                   // 55: trent.kms.v1.GenerateRandomRequest
 	(*GenerateRandomResponse)(nil),                  // 56: trent.kms.v1.GenerateRandomResponse
-	(*ClusterStatusRequest)(nil),                    // 57: trent.kms.v1.ClusterStatusRequest
-	(*NodeStatus)(nil),                              // 58: trent.kms.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),                   // 59: trent.kms.v1.ClusterStatusResponse
-	(*RemoveNodeRequest)(nil),                       // 60: trent.kms.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),                      // 61: trent.kms.v1.RemoveNodeResponse
-	nil,                                             // 62: trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	nil,                                             // 63: trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	nil,                                             // 64: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	nil,                                             // 65: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	nil,                                             // 66: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	nil,                                             // 67: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	(*PutKeyPolicyRequest)(nil),                     // 57: trent.kms.v1.PutKeyPolicyRequest
+	(*PutKeyPolicyResponse)(nil),                    // 58: trent.kms.v1.PutKeyPolicyResponse
+	(*GetKeyPolicyRequest)(nil),                     // 59: trent.kms.v1.GetKeyPolicyRequest
+	(*GetKeyPolicyResponse)(nil),                    // 60: trent.kms.v1.GetKeyPolicyResponse
+	(*ListKeyPoliciesRequest)(nil),                  // 61: trent.kms.v1.ListKeyPoliciesRequest
+	(*ListKeyPoliciesResponse)(nil),                 // 62: trent.kms.v1.ListKeyPoliciesResponse
+	(*GrantConstraints)(nil),                        // 63: trent.kms.v1.GrantConstraints
+	(*CreateGrantRequest)(nil),                      // 64: trent.kms.v1.CreateGrantRequest
+	(*CreateGrantResponse)(nil),                     // 65: trent.kms.v1.CreateGrantResponse
+	(*GrantListEntry)(nil),                          // 66: trent.kms.v1.GrantListEntry
+	(*ListGrantsRequest)(nil),                       // 67: trent.kms.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),                      // 68: trent.kms.v1.ListGrantsResponse
+	(*ListRetirableGrantsRequest)(nil),              // 69: trent.kms.v1.ListRetirableGrantsRequest
+	(*RetireGrantRequest)(nil),                      // 70: trent.kms.v1.RetireGrantRequest
+	(*RetireGrantResponse)(nil),                     // 71: trent.kms.v1.RetireGrantResponse
+	(*RevokeGrantRequest)(nil),                      // 72: trent.kms.v1.RevokeGrantRequest
+	(*RevokeGrantResponse)(nil),                     // 73: trent.kms.v1.RevokeGrantResponse
+	(*ClusterStatusRequest)(nil),                    // 74: trent.kms.v1.ClusterStatusRequest
+	(*NodeStatus)(nil),                              // 75: trent.kms.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),                   // 76: trent.kms.v1.ClusterStatusResponse
+	(*RemoveNodeRequest)(nil),                       // 77: trent.kms.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),                      // 78: trent.kms.v1.RemoveNodeResponse
+	(*ManagementEventsRequest)(nil),                 // 79: trent.kms.v1.ManagementEventsRequest
+	(*ManagementEvent)(nil),                         // 80: trent.kms.v1.ManagementEvent
+	(*ManagementEventsResponse)(nil),                // 81: trent.kms.v1.ManagementEventsResponse
+	nil,                                             // 82: trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	nil,                                             // 83: trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	nil,                                             // 84: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	nil,                                             // 85: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	nil,                                             // 86: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	nil,                                             // 87: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	nil,                                             // 88: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	nil,                                             // 89: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
 }
 var file_transport_kmspb_kms_proto_depIdxs = []int32{
 	1,  // 0: trent.kms.v1.CreateKeyRequest.tags:type_name -> trent.kms.v1.Tag
@@ -3803,74 +5254,98 @@ var file_transport_kmspb_kms_proto_depIdxs = []int32{
 	37, // 5: trent.kms.v1.ListAliasesResponse.aliases:type_name -> trent.kms.v1.AliasListEntry
 	1,  // 6: trent.kms.v1.TagResourceRequest.tags:type_name -> trent.kms.v1.Tag
 	1,  // 7: trent.kms.v1.ListResourceTagsResponse.tags:type_name -> trent.kms.v1.Tag
-	62, // 8: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	63, // 9: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	64, // 10: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	65, // 11: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	66, // 12: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	67, // 13: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	58, // 14: trent.kms.v1.ClusterStatusResponse.nodes:type_name -> trent.kms.v1.NodeStatus
-	2,  // 15: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
-	4,  // 16: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
-	6,  // 17: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
-	9,  // 18: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
-	11, // 19: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
-	13, // 20: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
-	15, // 21: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
-	17, // 22: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
-	19, // 23: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
-	21, // 24: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
-	23, // 25: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
-	25, // 26: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
-	27, // 27: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
-	30, // 28: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
-	32, // 29: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
-	34, // 30: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
-	36, // 31: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
-	39, // 32: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
-	41, // 33: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
-	43, // 34: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
-	45, // 35: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
-	47, // 36: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
-	49, // 37: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
-	51, // 38: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
-	53, // 39: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	55, // 40: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
-	57, // 41: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
-	60, // 42: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
-	3,  // 43: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
-	5,  // 44: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
-	8,  // 45: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
-	10, // 46: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
-	12, // 47: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
-	14, // 48: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
-	16, // 49: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
-	18, // 50: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
-	20, // 51: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
-	22, // 52: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
-	24, // 53: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
-	26, // 54: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
-	29, // 55: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
-	31, // 56: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
-	33, // 57: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
-	35, // 58: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
-	38, // 59: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
-	40, // 60: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
-	42, // 61: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
-	44, // 62: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
-	46, // 63: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
-	48, // 64: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
-	50, // 65: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
-	52, // 66: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
-	54, // 67: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	56, // 68: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
-	59, // 69: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
-	61, // 70: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
-	43, // [43:71] is the sub-list for method output_type
-	15, // [15:43] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	82, // 8: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	83, // 9: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	84, // 10: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	85, // 11: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	86, // 12: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	87, // 13: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	88, // 14: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	89, // 15: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	63, // 16: trent.kms.v1.CreateGrantRequest.constraints:type_name -> trent.kms.v1.GrantConstraints
+	63, // 17: trent.kms.v1.GrantListEntry.constraints:type_name -> trent.kms.v1.GrantConstraints
+	66, // 18: trent.kms.v1.ListGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
+	75, // 19: trent.kms.v1.ClusterStatusResponse.nodes:type_name -> trent.kms.v1.NodeStatus
+	80, // 20: trent.kms.v1.ManagementEventsResponse.events:type_name -> trent.kms.v1.ManagementEvent
+	2,  // 21: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
+	4,  // 22: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
+	6,  // 23: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
+	9,  // 24: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
+	11, // 25: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
+	13, // 26: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
+	15, // 27: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
+	17, // 28: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
+	19, // 29: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
+	21, // 30: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
+	23, // 31: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
+	25, // 32: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
+	27, // 33: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
+	30, // 34: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
+	32, // 35: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
+	34, // 36: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
+	36, // 37: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
+	39, // 38: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
+	41, // 39: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
+	43, // 40: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
+	45, // 41: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
+	47, // 42: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
+	49, // 43: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
+	51, // 44: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
+	53, // 45: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	55, // 46: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
+	57, // 47: trent.kms.v1.KMS.PutKeyPolicy:input_type -> trent.kms.v1.PutKeyPolicyRequest
+	59, // 48: trent.kms.v1.KMS.GetKeyPolicy:input_type -> trent.kms.v1.GetKeyPolicyRequest
+	61, // 49: trent.kms.v1.KMS.ListKeyPolicies:input_type -> trent.kms.v1.ListKeyPoliciesRequest
+	64, // 50: trent.kms.v1.KMS.CreateGrant:input_type -> trent.kms.v1.CreateGrantRequest
+	67, // 51: trent.kms.v1.KMS.ListGrants:input_type -> trent.kms.v1.ListGrantsRequest
+	69, // 52: trent.kms.v1.KMS.ListRetirableGrants:input_type -> trent.kms.v1.ListRetirableGrantsRequest
+	70, // 53: trent.kms.v1.KMS.RetireGrant:input_type -> trent.kms.v1.RetireGrantRequest
+	72, // 54: trent.kms.v1.KMS.RevokeGrant:input_type -> trent.kms.v1.RevokeGrantRequest
+	74, // 55: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
+	77, // 56: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
+	79, // 57: trent.kms.v1.Cluster.ManagementEvents:input_type -> trent.kms.v1.ManagementEventsRequest
+	3,  // 58: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
+	5,  // 59: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
+	8,  // 60: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
+	10, // 61: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
+	12, // 62: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
+	14, // 63: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
+	16, // 64: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
+	18, // 65: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
+	20, // 66: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
+	22, // 67: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
+	24, // 68: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
+	26, // 69: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
+	29, // 70: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
+	31, // 71: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
+	33, // 72: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
+	35, // 73: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
+	38, // 74: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
+	40, // 75: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
+	42, // 76: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
+	44, // 77: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
+	46, // 78: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
+	48, // 79: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
+	50, // 80: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
+	52, // 81: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
+	54, // 82: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	56, // 83: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
+	58, // 84: trent.kms.v1.KMS.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
+	60, // 85: trent.kms.v1.KMS.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
+	62, // 86: trent.kms.v1.KMS.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
+	65, // 87: trent.kms.v1.KMS.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
+	68, // 88: trent.kms.v1.KMS.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	68, // 89: trent.kms.v1.KMS.ListRetirableGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	71, // 90: trent.kms.v1.KMS.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
+	73, // 91: trent.kms.v1.KMS.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
+	76, // 92: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
+	78, // 93: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
+	81, // 94: trent.kms.v1.Cluster.ManagementEvents:output_type -> trent.kms.v1.ManagementEventsResponse
+	58, // [58:95] is the sub-list for method output_type
+	21, // [21:58] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_transport_kmspb_kms_proto_init() }
@@ -3884,7 +5359,7 @@ func file_transport_kmspb_kms_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_kmspb_kms_proto_rawDesc), len(file_transport_kmspb_kms_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   68,
+			NumMessages:   90,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

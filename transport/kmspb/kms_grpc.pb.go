@@ -50,6 +50,14 @@ const (
 	KMS_GenerateDataKey_FullMethodName                 = "/trent.kms.v1.KMS/GenerateDataKey"
 	KMS_GenerateDataKeyWithoutPlaintext_FullMethodName = "/trent.kms.v1.KMS/GenerateDataKeyWithoutPlaintext"
 	KMS_GenerateRandom_FullMethodName                  = "/trent.kms.v1.KMS/GenerateRandom"
+	KMS_PutKeyPolicy_FullMethodName                    = "/trent.kms.v1.KMS/PutKeyPolicy"
+	KMS_GetKeyPolicy_FullMethodName                    = "/trent.kms.v1.KMS/GetKeyPolicy"
+	KMS_ListKeyPolicies_FullMethodName                 = "/trent.kms.v1.KMS/ListKeyPolicies"
+	KMS_CreateGrant_FullMethodName                     = "/trent.kms.v1.KMS/CreateGrant"
+	KMS_ListGrants_FullMethodName                      = "/trent.kms.v1.KMS/ListGrants"
+	KMS_ListRetirableGrants_FullMethodName             = "/trent.kms.v1.KMS/ListRetirableGrants"
+	KMS_RetireGrant_FullMethodName                     = "/trent.kms.v1.KMS/RetireGrant"
+	KMS_RevokeGrant_FullMethodName                     = "/trent.kms.v1.KMS/RevokeGrant"
 )
 
 // KMSClient is the client API for KMS service.
@@ -82,6 +90,14 @@ type KMSClient interface {
 	GenerateDataKey(ctx context.Context, in *GenerateDataKeyRequest, opts ...grpc.CallOption) (*GenerateDataKeyResponse, error)
 	GenerateDataKeyWithoutPlaintext(ctx context.Context, in *GenerateDataKeyWithoutPlaintextRequest, opts ...grpc.CallOption) (*GenerateDataKeyWithoutPlaintextResponse, error)
 	GenerateRandom(ctx context.Context, in *GenerateRandomRequest, opts ...grpc.CallOption) (*GenerateRandomResponse, error)
+	PutKeyPolicy(ctx context.Context, in *PutKeyPolicyRequest, opts ...grpc.CallOption) (*PutKeyPolicyResponse, error)
+	GetKeyPolicy(ctx context.Context, in *GetKeyPolicyRequest, opts ...grpc.CallOption) (*GetKeyPolicyResponse, error)
+	ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesRequest, opts ...grpc.CallOption) (*ListKeyPoliciesResponse, error)
+	CreateGrant(ctx context.Context, in *CreateGrantRequest, opts ...grpc.CallOption) (*CreateGrantResponse, error)
+	ListGrants(ctx context.Context, in *ListGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error)
+	ListRetirableGrants(ctx context.Context, in *ListRetirableGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error)
+	RetireGrant(ctx context.Context, in *RetireGrantRequest, opts ...grpc.CallOption) (*RetireGrantResponse, error)
+	RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opts ...grpc.CallOption) (*RevokeGrantResponse, error)
 }
 
 type kMSClient struct {
@@ -352,6 +368,86 @@ func (c *kMSClient) GenerateRandom(ctx context.Context, in *GenerateRandomReques
 	return out, nil
 }
 
+func (c *kMSClient) PutKeyPolicy(ctx context.Context, in *PutKeyPolicyRequest, opts ...grpc.CallOption) (*PutKeyPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutKeyPolicyResponse)
+	err := c.cc.Invoke(ctx, KMS_PutKeyPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kMSClient) GetKeyPolicy(ctx context.Context, in *GetKeyPolicyRequest, opts ...grpc.CallOption) (*GetKeyPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetKeyPolicyResponse)
+	err := c.cc.Invoke(ctx, KMS_GetKeyPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kMSClient) ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesRequest, opts ...grpc.CallOption) (*ListKeyPoliciesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListKeyPoliciesResponse)
+	err := c.cc.Invoke(ctx, KMS_ListKeyPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kMSClient) CreateGrant(ctx context.Context, in *CreateGrantRequest, opts ...grpc.CallOption) (*CreateGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateGrantResponse)
+	err := c.cc.Invoke(ctx, KMS_CreateGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kMSClient) ListGrants(ctx context.Context, in *ListGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGrantsResponse)
+	err := c.cc.Invoke(ctx, KMS_ListGrants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kMSClient) ListRetirableGrants(ctx context.Context, in *ListRetirableGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGrantsResponse)
+	err := c.cc.Invoke(ctx, KMS_ListRetirableGrants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kMSClient) RetireGrant(ctx context.Context, in *RetireGrantRequest, opts ...grpc.CallOption) (*RetireGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetireGrantResponse)
+	err := c.cc.Invoke(ctx, KMS_RetireGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kMSClient) RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opts ...grpc.CallOption) (*RevokeGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeGrantResponse)
+	err := c.cc.Invoke(ctx, KMS_RevokeGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KMSServer is the server API for KMS service.
 // All implementations must embed UnimplementedKMSServer
 // for forward compatibility.
@@ -382,6 +478,14 @@ type KMSServer interface {
 	GenerateDataKey(context.Context, *GenerateDataKeyRequest) (*GenerateDataKeyResponse, error)
 	GenerateDataKeyWithoutPlaintext(context.Context, *GenerateDataKeyWithoutPlaintextRequest) (*GenerateDataKeyWithoutPlaintextResponse, error)
 	GenerateRandom(context.Context, *GenerateRandomRequest) (*GenerateRandomResponse, error)
+	PutKeyPolicy(context.Context, *PutKeyPolicyRequest) (*PutKeyPolicyResponse, error)
+	GetKeyPolicy(context.Context, *GetKeyPolicyRequest) (*GetKeyPolicyResponse, error)
+	ListKeyPolicies(context.Context, *ListKeyPoliciesRequest) (*ListKeyPoliciesResponse, error)
+	CreateGrant(context.Context, *CreateGrantRequest) (*CreateGrantResponse, error)
+	ListGrants(context.Context, *ListGrantsRequest) (*ListGrantsResponse, error)
+	ListRetirableGrants(context.Context, *ListRetirableGrantsRequest) (*ListGrantsResponse, error)
+	RetireGrant(context.Context, *RetireGrantRequest) (*RetireGrantResponse, error)
+	RevokeGrant(context.Context, *RevokeGrantRequest) (*RevokeGrantResponse, error)
 	mustEmbedUnimplementedKMSServer()
 }
 
@@ -469,6 +573,30 @@ func (UnimplementedKMSServer) GenerateDataKeyWithoutPlaintext(context.Context, *
 }
 func (UnimplementedKMSServer) GenerateRandom(context.Context, *GenerateRandomRequest) (*GenerateRandomResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GenerateRandom not implemented")
+}
+func (UnimplementedKMSServer) PutKeyPolicy(context.Context, *PutKeyPolicyRequest) (*PutKeyPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutKeyPolicy not implemented")
+}
+func (UnimplementedKMSServer) GetKeyPolicy(context.Context, *GetKeyPolicyRequest) (*GetKeyPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetKeyPolicy not implemented")
+}
+func (UnimplementedKMSServer) ListKeyPolicies(context.Context, *ListKeyPoliciesRequest) (*ListKeyPoliciesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListKeyPolicies not implemented")
+}
+func (UnimplementedKMSServer) CreateGrant(context.Context, *CreateGrantRequest) (*CreateGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateGrant not implemented")
+}
+func (UnimplementedKMSServer) ListGrants(context.Context, *ListGrantsRequest) (*ListGrantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListGrants not implemented")
+}
+func (UnimplementedKMSServer) ListRetirableGrants(context.Context, *ListRetirableGrantsRequest) (*ListGrantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRetirableGrants not implemented")
+}
+func (UnimplementedKMSServer) RetireGrant(context.Context, *RetireGrantRequest) (*RetireGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetireGrant not implemented")
+}
+func (UnimplementedKMSServer) RevokeGrant(context.Context, *RevokeGrantRequest) (*RevokeGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeGrant not implemented")
 }
 func (UnimplementedKMSServer) mustEmbedUnimplementedKMSServer() {}
 func (UnimplementedKMSServer) testEmbeddedByValue()             {}
@@ -959,6 +1087,150 @@ func _KMS_GenerateRandom_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KMS_PutKeyPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutKeyPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).PutKeyPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_PutKeyPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).PutKeyPolicy(ctx, req.(*PutKeyPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KMS_GetKeyPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetKeyPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).GetKeyPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_GetKeyPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).GetKeyPolicy(ctx, req.(*GetKeyPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KMS_ListKeyPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListKeyPoliciesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).ListKeyPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_ListKeyPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).ListKeyPolicies(ctx, req.(*ListKeyPoliciesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KMS_CreateGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).CreateGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_CreateGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).CreateGrant(ctx, req.(*CreateGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KMS_ListGrants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGrantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).ListGrants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_ListGrants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).ListGrants(ctx, req.(*ListGrantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KMS_ListRetirableGrants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRetirableGrantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).ListRetirableGrants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_ListRetirableGrants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).ListRetirableGrants(ctx, req.(*ListRetirableGrantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KMS_RetireGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetireGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).RetireGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_RetireGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).RetireGrant(ctx, req.(*RetireGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KMS_RevokeGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).RevokeGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_RevokeGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).RevokeGrant(ctx, req.(*RevokeGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KMS_ServiceDesc is the grpc.ServiceDesc for KMS service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1070,14 +1342,47 @@ var KMS_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GenerateRandom",
 			Handler:    _KMS_GenerateRandom_Handler,
 		},
+		{
+			MethodName: "PutKeyPolicy",
+			Handler:    _KMS_PutKeyPolicy_Handler,
+		},
+		{
+			MethodName: "GetKeyPolicy",
+			Handler:    _KMS_GetKeyPolicy_Handler,
+		},
+		{
+			MethodName: "ListKeyPolicies",
+			Handler:    _KMS_ListKeyPolicies_Handler,
+		},
+		{
+			MethodName: "CreateGrant",
+			Handler:    _KMS_CreateGrant_Handler,
+		},
+		{
+			MethodName: "ListGrants",
+			Handler:    _KMS_ListGrants_Handler,
+		},
+		{
+			MethodName: "ListRetirableGrants",
+			Handler:    _KMS_ListRetirableGrants_Handler,
+		},
+		{
+			MethodName: "RetireGrant",
+			Handler:    _KMS_RetireGrant_Handler,
+		},
+		{
+			MethodName: "RevokeGrant",
+			Handler:    _KMS_RevokeGrant_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "transport/kmspb/kms.proto",
 }
 
 const (
-	Cluster_Status_FullMethodName     = "/trent.kms.v1.Cluster/Status"
-	Cluster_RemoveNode_FullMethodName = "/trent.kms.v1.Cluster/RemoveNode"
+	Cluster_Status_FullMethodName           = "/trent.kms.v1.Cluster/Status"
+	Cluster_RemoveNode_FullMethodName       = "/trent.kms.v1.Cluster/RemoveNode"
+	Cluster_ManagementEvents_FullMethodName = "/trent.kms.v1.Cluster/ManagementEvents"
 )
 
 // ClusterClient is the client API for Cluster service.
@@ -1088,6 +1393,8 @@ const (
 type ClusterClient interface {
 	Status(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
 	RemoveNode(ctx context.Context, in *RemoveNodeRequest, opts ...grpc.CallOption) (*RemoveNodeResponse, error)
+	// Management commands recorded in the replicated state, oldest first.
+	ManagementEvents(ctx context.Context, in *ManagementEventsRequest, opts ...grpc.CallOption) (*ManagementEventsResponse, error)
 }
 
 type clusterClient struct {
@@ -1118,6 +1425,16 @@ func (c *clusterClient) RemoveNode(ctx context.Context, in *RemoveNodeRequest, o
 	return out, nil
 }
 
+func (c *clusterClient) ManagementEvents(ctx context.Context, in *ManagementEventsRequest, opts ...grpc.CallOption) (*ManagementEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ManagementEventsResponse)
+	err := c.cc.Invoke(ctx, Cluster_ManagementEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServer is the server API for Cluster service.
 // All implementations must embed UnimplementedClusterServer
 // for forward compatibility.
@@ -1126,6 +1443,8 @@ func (c *clusterClient) RemoveNode(ctx context.Context, in *RemoveNodeRequest, o
 type ClusterServer interface {
 	Status(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
 	RemoveNode(context.Context, *RemoveNodeRequest) (*RemoveNodeResponse, error)
+	// Management commands recorded in the replicated state, oldest first.
+	ManagementEvents(context.Context, *ManagementEventsRequest) (*ManagementEventsResponse, error)
 	mustEmbedUnimplementedClusterServer()
 }
 
@@ -1141,6 +1460,9 @@ func (UnimplementedClusterServer) Status(context.Context, *ClusterStatusRequest)
 }
 func (UnimplementedClusterServer) RemoveNode(context.Context, *RemoveNodeRequest) (*RemoveNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveNode not implemented")
+}
+func (UnimplementedClusterServer) ManagementEvents(context.Context, *ManagementEventsRequest) (*ManagementEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ManagementEvents not implemented")
 }
 func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
 func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
@@ -1199,6 +1521,24 @@ func _Cluster_RemoveNode_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cluster_ManagementEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ManagementEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).ManagementEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_ManagementEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).ManagementEvents(ctx, req.(*ManagementEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1213,6 +1553,10 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveNode",
 			Handler:    _Cluster_RemoveNode_Handler,
+		},
+		{
+			MethodName: "ManagementEvents",
+			Handler:    _Cluster_ManagementEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
