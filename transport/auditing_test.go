@@ -25,7 +25,7 @@ import (
 type wantRecord struct {
 	op, principal, keyID, version, alias, grant string
 	ec                                          map[string]string
-	outcome, errorCode                   string
+	outcome, errorCode                          string
 }
 
 // auditLog lists the records of node i's audit log after checking that

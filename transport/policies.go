@@ -27,13 +27,13 @@ func (s *Server) checkPolicy(ctx context.Context, doc, keyID string, bypass bool
 	}
 	p, err := policy.Parse([]byte(doc))
 	if err != nil {
-		return fmt.Errorf("Policy: %w", err)
+		return fmt.Errorf("%w (field Policy)", err)
 	}
 	if bypass {
 		return nil
 	}
 	if err := policy.CheckLockout(p, callerFrom(ctx), keyARN(s.region(), keyID)); err != nil {
-		return fmt.Errorf("Policy: %w", err)
+		return fmt.Errorf("%w (field Policy)", err)
 	}
 	return nil
 }
