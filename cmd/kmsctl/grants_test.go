@@ -362,8 +362,11 @@ func TestGrantsAgainstARealRegion(t *testing.T) {
 	key := strings.TrimSpace(admin(0, "create-key", "--description", "shared", "--query", "KeyMetadata.KeyId", "--output", "text").stdout)
 	wantRefused(alice(1, "encrypt", "--key-id", key, "--plaintext", plaintext, "--encryption-context", "app=payroll"), "AccessDeniedException", "Encrypt")
 
+	// The region's first grant, through a node that does not lead: the
+	// node answers with a token though the command was applied elsewhere.
+	follower := r.Followers()[0]
 	var grant createGrantOutput
-	out := admin(0, "create-grant", "--key-id", key, "--grantee-principal", "alice", "--operations", "Encrypt", "Decrypt",
+	out := admin(follower, "create-grant", "--key-id", key, "--grantee-principal", "alice", "--operations", "Encrypt", "Decrypt",
 		"--constraints", "EncryptionContextSubset={app=payroll}", "--name", "alice-payroll").stdout
 	if err := json.Unmarshal([]byte(out), &grant); err != nil || grant.GrantToken == "" || grant.GrantID == "" {
 		t.Fatalf("create-grant printed %q (%v)", out, err)
