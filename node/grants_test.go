@@ -21,7 +21,9 @@ func (m *matrixRegion) grant(req *kmspb.CreateGrantRequest) *kmspb.CreateGrantRe
 	if req.KeyId == "" {
 		req.KeyId = m.keyID
 	}
-	resp, err := m.kms(0, as("admin")).CreateGrant(ctxT(m.t), req)
+	// Through a follower: the write is forwarded, and the grant token is
+	// issued by a node that may not have applied the grant yet.
+	resp, err := m.kms(m.r.Followers()[0], as("admin")).CreateGrant(ctxT(m.t), req)
 	if err != nil {
 		m.t.Fatalf("CreateGrant for %s: %v", req.GetGranteePrincipal(), err)
 	}

@@ -112,6 +112,13 @@ func (s *Server) CreateGrant(ctx context.Context, req *kmspb.CreateGrantRequest)
 		return nil, err
 	}
 	stored := grantFromRecord(res.Grant) // the earlier grant, when this request repeats one by Name
+	if len(s.fsm.Region().GetGrantTokenKey()) == 0 {
+		// A follower forwarded the region's first grant and has not applied
+		// it yet; the token key arrives with it.
+		if err := s.readBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
 	noteGrant(ctx, stored.ID)
 	token, err := s.issueGrantToken(ctx, stored)
 	if err != nil {

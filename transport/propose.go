@@ -133,6 +133,11 @@ func encodeApplyResponse(res *fsm.Result) (*internalpb.ApplyResponse, error) {
 			return nil, err
 		}
 	}
+	if res.Grant != nil {
+		if resp.Grant, err = proto.Marshal(res.Grant); err != nil {
+			return nil, err
+		}
+	}
 	if res.Err != nil {
 		var rej *fsm.RejectError
 		if !errors.As(res.Err, &rej) {
@@ -156,6 +161,12 @@ func decodeApplyResponse(resp *internalpb.ApplyResponse) (*fsm.Result, error) {
 		res.Alias = &fsmpb.Alias{}
 		if err := proto.Unmarshal(resp.GetAlias(), res.Alias); err != nil {
 			return nil, fmt.Errorf("decode forwarded alias: %w", err)
+		}
+	}
+	if len(resp.GetGrant()) > 0 {
+		res.Grant = &fsmpb.Grant{}
+		if err := proto.Unmarshal(resp.GetGrant(), res.Grant); err != nil {
+			return nil, fmt.Errorf("decode forwarded grant: %w", err)
 		}
 	}
 	if resp.GetRejectKind() != "" {

@@ -70,12 +70,13 @@ func (x *ApplyRequest) GetCommand() []byte {
 
 type ApplyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Result of a successful apply: the key or alias after the command.
+	// Result of a successful apply: the key, alias or grant after the command.
 	Key   []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`     // marshalled fsm Key, may be empty
 	Alias []byte `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"` // marshalled fsm Alias, may be empty
 	// Set when the state machine rejected the command.
 	RejectKind    string `protobuf:"bytes,3,opt,name=reject_kind,json=rejectKind,proto3" json:"reject_kind,omitempty"`
 	RejectMessage string `protobuf:"bytes,4,opt,name=reject_message,json=rejectMessage,proto3" json:"reject_message,omitempty"`
+	Grant         []byte `protobuf:"bytes,5,opt,name=grant,proto3" json:"grant,omitempty"` // marshalled fsm Grant, may be empty
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -136,6 +137,13 @@ func (x *ApplyResponse) GetRejectMessage() string {
 		return x.RejectMessage
 	}
 	return ""
+}
+
+func (x *ApplyResponse) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
 }
 
 type ReadIndexRequest struct {
@@ -580,13 +588,14 @@ const file_transport_internalpb_internal_proto_rawDesc = "" +
 	"\n" +
 	"#transport/internalpb/internal.proto\x12\x11trent.internal.v1\"(\n" +
 	"\fApplyRequest\x12\x18\n" +
-	"\acommand\x18\x01 \x01(\fR\acommand\"\x7f\n" +
+	"\acommand\x18\x01 \x01(\fR\acommand\"\x95\x01\n" +
 	"\rApplyResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\fR\x05alias\x12\x1f\n" +
 	"\vreject_kind\x18\x03 \x01(\tR\n" +
 	"rejectKind\x12%\n" +
-	"\x0ereject_message\x18\x04 \x01(\tR\rrejectMessage\"\x12\n" +
+	"\x0ereject_message\x18\x04 \x01(\tR\rrejectMessage\x12\x14\n" +
+	"\x05grant\x18\x05 \x01(\fR\x05grant\"\x12\n" +
 	"\x10ReadIndexRequest\")\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"\xb3\x01\n" +
