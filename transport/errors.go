@@ -36,6 +36,9 @@ var (
 	// ErrNotServing: this node cannot serve now (no leader reachable, or
 	// the outcome of a write is unknown); the caller may retry.
 	ErrNotServing = errors.New("not serving")
+	// ErrThrottled: the principal is over its request rate limit (see
+	// RateLimits); the caller may retry after backing off.
+	ErrThrottled = errors.New("rate exceeded")
 )
 
 type statusMapping struct {
@@ -56,6 +59,7 @@ var statusTable = []struct {
 	{ErrUnsupported, statusMapping{codes.Unimplemented, "UnsupportedOperationException"}},
 	{ErrAccessDenied, statusMapping{codes.PermissionDenied, "AccessDeniedException"}},
 	{ErrNotServing, statusMapping{codes.Unavailable, "KMSInternalException"}},
+	{ErrThrottled, statusMapping{codes.ResourceExhausted, "ThrottlingException"}},
 	{fsm.ErrNotFound, statusMapping{codes.NotFound, "NotFoundException"}},
 	{fsm.ErrAlreadyExists, statusMapping{codes.AlreadyExists, "AlreadyExistsException"}},
 	{fsm.ErrInvalidState, statusMapping{codes.FailedPrecondition, "KMSInvalidStateException"}},
