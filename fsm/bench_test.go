@@ -119,3 +119,55 @@ func BenchmarkSnapshot(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkApplyCreateKey measures Apply of CreateKey, decode included, into
+// a region that already holds a few thousand keys: the write path whose
+// throughput bounds how fast a region can create keys.
+func BenchmarkApplyCreateKey(b *testing.B) {
+	const batch = 10_000
+	var h *harness
+	var entries [][]byte
+	i := 0
+	for b.Loop() {
+		if i%batch == 0 {
+			b.StopTimer()
+			h, _ = populated(b, 1000)
+			entries = entries[:0]
+			for j := range batch {
+				k := newKey(fmt.Sprintf("%08x-1111-4000-8000-000000000000", (i+j)*2654435761%(1<<32)))
+				k.Policy = benchPolicy
+				data, err := Encode(wrap(t0+int64(j), &fsmpb.CreateKey{Key: k}))
+				if err != nil {
+					b.Fatal(err)
+				}
+				entries = append(entries, data)
+			}
+			b.StartTimer()
+		}
+		res := h.f.Apply(uint64(1000+10+i), entries[i%batch]).(*Result)
+		if res.Err != nil {
+			b.Fatal(res.Err)
+		}
+		i++
+	}
+}
+
+// benchPolicy is the size of AWS's default key policy.
+var benchPolicy = []byte(`{"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"Enable IAM User Permissions",` +
+	`"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`)
+
+// BenchmarkRecordEvent measures what the management events add to every
+// key command's apply, with the ring full so each push also drops one.
+func BenchmarkRecordEvent(b *testing.B) {
+	s := newState()
+	cmd := wrap(t0, &fsmpb.CreateKey{Key: newKey(keyNew)})
+	res := &Result{}
+	for i := range MaxManagementEvents {
+		s.recordEvent(uint64(i+1), cmd, res)
+	}
+	index := uint64(MaxManagementEvents)
+	for b.Loop() {
+		index++
+		s.recordEvent(index, cmd, res)
+	}
+}

@@ -30,6 +30,52 @@ func (g *commandGen) pick(options ...string) string { return options[g.rng.IntN(
 func (g *commandGen) chance(percent int) bool       { return g.rng.IntN(100) < percent }
 
 func (g *commandGen) keyID() string { return fmt.Sprintf("key-%02d", g.rng.IntN(12)) }
+
+// grantRef returns a grant id and, mostly, the key its id says it belongs
+// to, so that RemoveGrant often names a grant that exists.
+func (g *commandGen) grantRef() (grantID, keyID string) {
+	k := g.rng.IntN(12)
+	grantID = fmt.Sprintf("grant-%02d-%d", k, g.rng.IntN(3))
+	if g.chance(10) {
+		return grantID, g.keyID()
+	}
+	return grantID, fmt.Sprintf("key-%02d", k)
+}
+
+func (g *commandGen) policy() []byte {
+	switch {
+	case g.chance(3):
+		return nil
+	case g.chance(3):
+		return bytes.Repeat([]byte{' '}, maxPolicyBytes+1)
+	}
+	return []byte(g.pick(`{"Statement":[]}`, `{"Version":"2012-10-17"}`))
+}
+
+func (g *commandGen) grant() *fsmpb.Grant {
+	id, keyID := g.grantRef()
+	gr := &fsmpb.Grant{
+		GrantId:           id,
+		KeyId:             keyID,
+		Name:              g.pick("", "", "ci", "batch"),
+		GranteePrincipal:  g.pick("app", "app", "worker", ""),
+		RetiringPrincipal: g.pick("", "admin"),
+		IssuingPrincipal:  "admin",
+	}
+	for range g.rng.IntN(3) + 1 {
+		gr.Operations = append(gr.Operations, g.pick("Encrypt", "Decrypt", "GenerateDataKey"))
+	}
+	if g.chance(3) {
+		gr.Operations = nil
+	}
+	if g.chance(20) {
+		gr.EncryptionContextEquals = map[string]string{"tenant": g.pick("a", "b")}
+	}
+	if g.chance(20) {
+		gr.EncryptionContextSubset = map[string]string{"app": "x"}
+	}
+	return gr
+}
 func (g *commandGen) aliasName() string {
 	if g.chance(5) {
 		return g.pick("alias/aws/x", "no-prefix", "alias/", "alias/bad name")
@@ -82,7 +128,7 @@ func (g *commandGen) next() *fsmpb.Command {
 	}
 	days := func(lo, hi int32) int32 { return lo - 2 + g.rng.Int32N(hi-lo+5) } // a few out of range
 	var op proto.Message
-	switch g.rng.IntN(18) {
+	switch g.rng.IntN(21) {
 	case 0, 1:
 		k := newKey(g.keyID())
 		k.Description = g.pick("", "payments", "db")
@@ -90,6 +136,9 @@ func (g *commandGen) next() *fsmpb.Command {
 		k.Versions = []*fsmpb.KeyVersion{g.version("")}
 		if g.chance(20) {
 			k.Tags = g.tags()
+		}
+		if g.chance(80) {
+			k.Policy = g.policy()
 		}
 		op = &fsmpb.CreateKey{Key: k}
 	case 2:
@@ -122,6 +171,17 @@ func (g *commandGen) next() *fsmpb.Command {
 		op = &fsmpb.AddDomainKey{DomainKey: &fsmpb.DomainKey{Id: g.domainKeyID()}, MakeActive: g.chance(50)}
 	case 16:
 		op = &fsmpb.RegisterNode{Node: &fsmpb.Node{Id: g.nodeID(), RaftAddr: g.pick("a:1", "b:2")}}
+	case 18:
+		var tokenKey []byte
+		if g.chance(30) {
+			tokenKey = []byte("wrapped-grant-token-key")
+		}
+		op = &fsmpb.CreateGrant{Grant: g.grant(), GrantTokenKey: tokenKey, GrantTokenDomainKeyId: g.domainKeyID()}
+	case 19:
+		id, keyID := g.grantRef()
+		op = &fsmpb.RemoveGrant{KeyId: keyID, GrantId: id, Revoke: g.chance(50)}
+	case 20:
+		op = &fsmpb.PutKeyPolicy{KeyId: g.keyID(), Policy: g.policy()}
 	case 17:
 		if g.chance(10) {
 			return &fsmpb.Command{TimeUnixNano: at} // no operation
@@ -152,7 +212,7 @@ func (g *commandGen) entries(t testing.TB, n int) [][]byte {
 func TestApplyIsDeterministic(t *testing.T) {
 	for seed := range uint64(4) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
-			entries := newCommandGen(seed).entries(t, 1500)
+			entries := newCommandGen(seed).entries(t, 2000)
 			a, b := New(Config{}), New(Config{})
 			outcomes := map[string]map[string]int{} // op → "ok" or kind → count
 			for i, data := range entries {

@@ -1,6 +1,7 @@
 // Package fsm owns the replicated state of one Trent region: keys with their
-// versions and key tokens, aliases, tags, the region's domain keys and its
-// registered nodes. It defines how each Raft log entry changes that state
+// versions, key tokens and policies, aliases, tags, grants, the region's
+// domain keys and its registered nodes, and a bounded log of management
+// events. It defines how each Raft log entry changes that state
 // (Apply), how the state is captured and rebuilt (Snapshot, Restore), and the
 // reads the rest of the node serves from it.
 //
@@ -8,7 +9,7 @@
 // I/O, so every node that applies the same log holds the same state. The
 // proposer puts the time, the ids and the already-wrapped key material into
 // the fsmpb.Command. A command the rules refuse is returned as a *RejectError
-// and changes nothing; an entry that cannot be decoded panics, because
+// and changes nothing but the management events; an entry that cannot be decoded panics, because
 // skipping it would let this node diverge.
 //
 // Records handed out by the read methods and in Result are shared and

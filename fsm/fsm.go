@@ -42,13 +42,34 @@ type state struct {
 	nodes      table[*fsmpb.Node]
 	keys       table[*fsmpb.Key]
 	aliases    table[*fsmpb.Alias]
+
+	// Grants, indexed three ways: by grant id (Grant, snapshots), by key id
+	// and grant id (ListGrants pages), and per key in creation order
+	// (Grants, the data plane's read). A key's slice is never modified where
+	// a reader can see it: CreateGrant appends past its length or replaces
+	// it, RemoveGrant replaces it.
+	grants      table[*fsmpb.Grant]
+	grantsByKey table[*fsmpb.Grant]
+	keyGrants   map[string][]*fsmpb.Grant
+
+	// Grants retired or revoked within GrantTokenMaxAge, in the order they
+	// were removed (the order pruning walks), and their ids for lookups.
+	removedGrants   chunkLog[fsmpb.RemovedGrant]
+	removedGrantIDs map[string]struct{}
+
+	// The last MaxManagementEvents management events, oldest first.
+	events chunkLog[fsmpb.ManagementEvent]
 }
 
 func newState() *state {
 	return &state{
-		nodes:   newTable[*fsmpb.Node](),
-		keys:    newTable[*fsmpb.Key](),
-		aliases: newTable[*fsmpb.Alias](),
+		nodes:           newTable[*fsmpb.Node](),
+		keys:            newTable[*fsmpb.Key](),
+		aliases:         newTable[*fsmpb.Alias](),
+		grants:          newTable[*fsmpb.Grant](),
+		grantsByKey:     newTable[*fsmpb.Grant](),
+		keyGrants:       make(map[string][]*fsmpb.Grant),
+		removedGrantIDs: make(map[string]struct{}),
 	}
 }
 
@@ -60,7 +81,12 @@ type Result struct {
 	// Alias is the alias after an alias command (for DeleteAlias, the
 	// removed alias); nil otherwise.
 	Alias *fsmpb.Alias
-	// Err is nil or a *RejectError; a rejected command changed nothing.
+	// Grant is the grant CreateGrant stored, or the existing grant it
+	// returned instead (its id then differs from the proposed one), or the
+	// grant RemoveGrant removed; nil otherwise.
+	Grant *fsmpb.Grant
+	// Err is nil or a *RejectError; a rejected command changed nothing but
+	// the management events.
 	Err error
 }
 
@@ -98,6 +124,7 @@ func (f *FSM) Apply(index uint64, data []byte) any {
 
 	f.mu.Lock()
 	res := f.st.apply(cmd)
+	f.st.recordEvent(index, cmd, res)
 	f.applied.Store(index)
 	f.mu.Unlock()
 
@@ -137,6 +164,12 @@ func (s *state) apply(cmd *fsmpb.Command) *Result {
 		return s.applyTagResource(op.TagResource)
 	case *fsmpb.Command_UntagResource:
 		return s.applyUntagResource(op.UntagResource)
+	case *fsmpb.Command_PutKeyPolicy:
+		return s.applyPutKeyPolicy(op.PutKeyPolicy)
+	case *fsmpb.Command_CreateGrant:
+		return s.applyCreateGrant(now, op.CreateGrant)
+	case *fsmpb.Command_RemoveGrant:
+		return s.applyRemoveGrant(now, op.RemoveGrant)
 	case *fsmpb.Command_InitRegion:
 		return s.applyInitRegion(now, op.InitRegion)
 	case *fsmpb.Command_AddDomainKey:

@@ -149,6 +149,13 @@ func TestReadersDuringApply(t *testing.T) {
 				f.Nodes()
 				f.DomainKeys()
 				_ = f.Region().GetName()
+				for _, g := range f.Grants(id) {
+					_, _ = proto.Marshal(g)
+				}
+				f.ListGrants(id, "", 3)
+				f.ListRetirableGrants("admin", "", 3)
+				f.GrantRemoved(fmt.Sprintf("grant-%02d-0", (i+r)%12))
+				f.ManagementEvents(f.AppliedIndex()/2, 10)
 				if i%50 == 0 {
 					snap, _ := f.Snapshot()
 					if _, err := snap.WriteTo(io.Discard); err != nil {

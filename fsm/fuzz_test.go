@@ -24,6 +24,10 @@ func FuzzApply(f *testing.F) {
 		wrap(t0+day, &fsmpb.UpdateAlias{AliasName: aliasOfKey, TargetKeyId: keyHMAC}),
 		wrap(t0+day, &fsmpb.RotateKey{KeyId: keyEnabled, Version: newVersion(5, RotationOnDemand)}),
 		wrap(t0+day, &fsmpb.TagResource{KeyId: keyEnabled, Tags: tagsN(50, "f")}),
+		wrap(t0+day, &fsmpb.PutKeyPolicy{KeyId: keyDisabled, Policy: []byte(testPolicy)}),
+		wrap(t0+day, &fsmpb.CreateGrant{Grant: newGrant("g-2", keyHMAC), GrantTokenKey: []byte("k"), GrantTokenDomainKeyId: dk1}),
+		wrap(t0+day, &fsmpb.CreateGrant{Grant: fuzzGrant()}),
+		wrap(t0+day, &fsmpb.RemoveGrant{KeyId: keyEnabled, GrantId: "g-fixture", Revoke: true}),
 	} {
 		data, _ := Encode(cmd)
 		f.Add(data)
@@ -33,6 +37,7 @@ func FuzzApply(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h := newHarness(t)
+		h.mustApply(wrap(t0, &fsmpb.CreateGrant{Grant: fuzzGrant()}))
 		cmd := new(fsmpb.Command)
 		if err := proto.Unmarshal(data, cmd); err != nil ||
 			(cmd.Op == nil && len(cmd.ProtoReflect().GetUnknown()) > 0) {
@@ -49,8 +54,12 @@ func FuzzApply(f *testing.F) {
 			if !errors.As(res.Err, &rej) || RejectKindName(rej) == "" || rej.Msg == "" {
 				t.Fatalf("rejection %#v is not a RejectError with a known kind and a message", res.Err)
 			}
-			if res.Key != nil || res.Alias != nil {
+			if res.Key != nil || res.Alias != nil || res.Grant != nil {
 				t.Fatal("rejection carries a record")
+			}
+			if _, records := eventNamesOf(cmd, res); records &&
+				!recordedRejection(h.f.ManagementEvents(h.index, 0), rej) {
+				t.Fatalf("rejection recorded as %v", h.f.ManagementEvents(h.index, 0))
 			}
 			if !bytes.Equal(before, stateBytes(t, h.f)) {
 				t.Fatalf("rejected command (%v) changed the state", res.Err)
@@ -67,4 +76,16 @@ func FuzzApply(f *testing.F) {
 			t.Fatal("restored snapshot differs")
 		}
 	})
+}
+
+// fuzzGrant is the fuzz fixture's named grant; seeds repeat it to reach the
+// idempotent path.
+func fuzzGrant() *fsmpb.Grant {
+	g := newGrant("g-fixture", keyEnabled)
+	g.Name = "fixture"
+	return g
+}
+
+func recordedRejection(events []*fsmpb.ManagementEvent, rej *RejectError) bool {
+	return len(events) == 1 && events[0].GetErrorKind() == RejectKindName(rej)
 }

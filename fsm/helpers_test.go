@@ -2,8 +2,10 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,11 +156,54 @@ func snapshotBytes(t testing.TB, f *FSM) []byte {
 	return buf.Bytes()
 }
 
-// stateBytes is the snapshot without header and trailer: the state alone,
-// which a rejected command must leave identical although the index moves.
+// stateBytes is the snapshot's records without header, trailer and
+// management events: the state a rejected command must leave identical,
+// although the index moves and the rejection is recorded as an event.
 func stateBytes(t testing.TB, f *FSM) []byte {
+	t.Helper()
 	b := snapshotBytes(t, f)
-	return b[snapshotHeaderLen : len(b)-snapshotTrailerLen]
+	records := b[snapshotHeaderLen : len(b)-snapshotTrailerLen]
+	var out []byte
+	for len(records) > 1 {
+		n, w := binary.Uvarint(records)
+		if w <= 0 || uint64(len(records)-w) < n {
+			t.Fatalf("snapshot framing broken at %d bytes from the end", len(records))
+		}
+		framed, rec := records[:w+int(n)], records[w:w+int(n)]
+		records = records[w+int(n):]
+		var r fsmpb.SnapshotRecord
+		if err := proto.Unmarshal(rec, &r); err != nil {
+			t.Fatal(err)
+		}
+		if _, isEvent := r.Record.(*fsmpb.SnapshotRecord_ManagementEvent); !isEvent {
+			out = append(out, framed...)
+		}
+	}
+	return out
+}
+
+// checkEvent checks the management event the last applied command recorded,
+// or that it recorded none if it is a region or node command.
+func checkEvent(t testing.TB, h *harness, cmd *fsmpb.Command, res *Result) {
+	t.Helper()
+	events := h.f.ManagementEvents(h.index-1, 0)
+	if _, records := eventNamesOf(cmd, res); !records {
+		if len(events) != 0 {
+			t.Errorf("%v recorded events %v", cmd, events)
+		}
+		return
+	}
+	if len(events) != 1 {
+		t.Fatalf("%d events recorded, want 1: %v", len(events), events)
+	}
+	ev := events[0]
+	if ev.GetIndex() != h.index || ev.GetTimeUnixNano() != cmd.GetTimeUnixNano() ||
+		ev.GetPrincipal() != cmd.GetPrincipal() || ev.GetOperation() == "" {
+		t.Errorf("event %v for command %v at index %d", ev, cmd, h.index)
+	}
+	if want := RejectKindName(res.Err); ev.GetErrorKind() != want {
+		t.Errorf("event error kind %q, want %q", ev.GetErrorKind(), want)
+	}
 }
 
 // applyCase is one row of the per-command tables.
@@ -188,6 +233,7 @@ func runApplyCases(t *testing.T, cases []applyCase) {
 			if got := h.f.AppliedIndex(); got != h.index {
 				t.Errorf("AppliedIndex = %d, want %d", got, h.index)
 			}
+			checkEvent(t, h, tc.cmd, res)
 			if tc.wantErr == nil {
 				if res.Err != nil {
 					t.Fatalf("unexpected rejection: %v", res.Err)
@@ -220,8 +266,8 @@ func checkRejection(t *testing.T, res *Result, want error, msgParts ...string) {
 			t.Errorf("message %q does not contain %q", rej.Error(), part)
 		}
 	}
-	if res.Key != nil || res.Alias != nil {
-		t.Errorf("rejection carries Key=%v Alias=%v", res.Key, res.Alias)
+	if res.Key != nil || res.Alias != nil || res.Grant != nil {
+		t.Errorf("rejection carries Key=%v Alias=%v Grant=%v", res.Key, res.Alias, res.Grant)
 	}
 }
 
@@ -264,5 +310,71 @@ func checkInvariants(t testing.TB, f *FSM) {
 		if _, ok := f.Key(a.GetTargetKeyId()); !ok {
 			t.Errorf("alias %s points at missing key %s", a.GetName(), a.GetTargetKeyId())
 		}
+	}
+	checkGrantInvariants(t, f)
+	events := f.ManagementEvents(0, 0)
+	if len(events) > MaxManagementEvents {
+		t.Errorf("%d management events kept", len(events))
+	}
+	for i := 1; i < len(events); i++ {
+		if events[i].GetIndex() <= events[i-1].GetIndex() {
+			t.Errorf("event index %d after %d", events[i].GetIndex(), events[i-1].GetIndex())
+		}
+	}
+	if n := len(events); n > 0 && events[n-1].GetIndex() > f.AppliedIndex() {
+		t.Errorf("event at index %d beyond applied index %d", events[n-1].GetIndex(), f.AppliedIndex())
+	}
+}
+
+// checkGrantInvariants checks that the three grant indexes agree: every
+// grant listed by ListRetirableGrants' full scan is in its key's Grants (in
+// creation order) and ListGrants, on an existing key, and not removed.
+func checkGrantInvariants(t testing.TB, f *FSM) {
+	t.Helper()
+	f.mu.RLock()
+	var all []*fsmpb.Grant
+	for _, g := range f.st.grants.all() {
+		all = append(all, g)
+	}
+	f.mu.RUnlock()
+	perKey := map[string]int{}
+	for _, g := range all {
+		perKey[g.GetKeyId()]++
+		if _, ok := f.Key(g.GetKeyId()); !ok {
+			t.Errorf("grant %s on missing key %s", g.GetGrantId(), g.GetKeyId())
+		}
+		if got, ok := f.Grant(g.GetGrantId()); !ok || got != g {
+			t.Errorf("Grant(%s) = %v, %v", g.GetGrantId(), got, ok)
+		}
+		if f.GrantRemoved(g.GetGrantId()) {
+			t.Errorf("grant %s is present and removed", g.GetGrantId())
+		}
+		if g.GetGrantId() == "" || g.GetGranteePrincipal() == "" || len(g.GetOperations()) == 0 ||
+			len(g.GetEncryptionContextEquals()) > 0 && len(g.GetEncryptionContextSubset()) > 0 {
+			t.Errorf("invalid grant stored: %v", g)
+		}
+	}
+	for keyID, n := range perKey {
+		list := f.Grants(keyID)
+		if len(list) != n {
+			t.Errorf("key %s: Grants has %d, the grant table %d", keyID, len(list), n)
+		}
+		if !slices.IsSortedFunc(list, compareCreation) {
+			t.Errorf("key %s: Grants not in creation order", keyID)
+		}
+		if paged, _ := f.ListGrants(keyID, "", 0); len(paged) != n {
+			t.Errorf("key %s: ListGrants has %d, the grant table %d", keyID, len(paged), n)
+		}
+		for _, g := range list {
+			if g.GetKeyId() != keyID {
+				t.Errorf("Grants(%s) holds grant %s of key %s", keyID, g.GetGrantId(), g.GetKeyId())
+			}
+		}
+	}
+	f.mu.RLock()
+	keysWithGrants := len(f.st.keyGrants)
+	f.mu.RUnlock()
+	if keysWithGrants != len(perKey) {
+		t.Errorf("%d keys have grant lists, %d keys have grants", keysWithGrants, len(perKey))
 	}
 }

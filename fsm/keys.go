@@ -81,6 +81,9 @@ func (s *state) applyCreateKey(now int64, principal string, op *fsmpb.CreateKey)
 	if n := len(k.GetTags()); n > maxTagsPerKey {
 		return reject(ErrLimitExceeded, "key %s: CreateKey with %d tags; the limit is %d", id, n, maxTagsPerKey)
 	}
+	if r := checkPolicy(id, k.GetPolicy()); r != nil {
+		return r
+	}
 
 	// Apply owns the lifecycle fields: whatever the proposer put there is
 	// overwritten, so every key starts the same way.
@@ -176,6 +179,9 @@ func (s *state) applyDeleteKey(now int64, op *fsmpb.DeleteKey) *Result {
 	for _, name := range orphans {
 		s.aliases.remove(name)
 	}
+	// A deleted key's grants can never be used again: no RemovedGrant is
+	// needed to refuse their tokens.
+	s.removeKeyGrants(k.GetKeyId())
 	s.keys.remove(k.GetKeyId())
 	return &Result{Key: k}
 }

@@ -9,6 +9,8 @@ import (
 	"hash/crc32"
 	"io"
 	"iter"
+	"maps"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -23,9 +25,15 @@ import (
 //
 // The end marker and checksum let Restore tell a complete stream from one cut
 // at a record boundary or damaged in place.
+//
+// Version 2 added the grant, removed grant and management event records; the
+// framing is unchanged. The version says which record types a stream may
+// hold, so a build that knows only version 1 reports a newer snapshot as
+// such instead of as a corrupt one. Restore reads both.
 const (
 	snapshotMagic         = "TRENTFSM"
-	snapshotFormatVersion = 1
+	snapshotFormatVersion = 2
+	minSnapshotVersion    = 1
 	snapshotHeaderLen     = len(snapshotMagic) + 4 + 8
 	snapshotTrailerLen    = 1 + 4
 	// Far above any real record (a key with thousands of versions), low
@@ -40,8 +48,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 var ErrCorruptSnapshot = errors.New("corrupt snapshot")
 
 // Snapshot is a point-in-time view of the state. Taking it copies one pointer
-// per block of each table's ordered index; records and blocks are immutable,
-// so later applies cannot change what it writes.
+// per block of each table's ordered index and per chunk of the removed grants
+// and the events; records, blocks and the chunks' covered elements are
+// immutable, so later applies cannot change what it writes.
 type Snapshot struct {
 	index      uint64
 	region     *fsmpb.Region
@@ -49,6 +58,9 @@ type Snapshot struct {
 	nodes      [][]entry[*fsmpb.Node]
 	keys       [][]entry[*fsmpb.Key]
 	aliases    [][]entry[*fsmpb.Alias]
+	grants     [][]entry[*fsmpb.Grant]
+	removed    [][]fsmpb.RemovedGrant
+	events     [][]fsmpb.ManagementEvent
 	released   bool
 }
 
@@ -64,6 +76,9 @@ func (f *FSM) Snapshot() (*Snapshot, error) {
 		nodes:      st.nodes.frozen(),
 		keys:       st.keys.frozen(),
 		aliases:    st.aliases.frozen(),
+		grants:     st.grants.frozen(),
+		removed:    st.removedGrants.frozen(),
+		events:     st.events.frozen(),
 	}, nil
 }
 
@@ -103,6 +118,17 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	for e := range flatten(s.aliases) {
 		sw.record(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Alias{Alias: e.v}})
 	}
+	for e := range flatten(s.grants) {
+		sw.record(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Grant{Grant: e.v}})
+	}
+	// In removal order, not by id: pruning walks them in that order, so a
+	// restored node must keep it to forget the same ones.
+	for rg := range elements(s.removed) {
+		sw.record(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_RemovedGrant{RemovedGrant: rg}})
+	}
+	for ev := range elements(s.events) {
+		sw.record(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_ManagementEvent{ManagementEvent: ev}})
+	}
 
 	sw.write([]byte{0})
 	var sum [4]byte
@@ -119,10 +145,11 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	return sw.counter.n, nil
 }
 
-func flatten[V any](blocks [][]entry[V]) iter.Seq[entry[V]] {
-	return func(yield func(entry[V]) bool) {
-		for _, blk := range blocks {
-			for _, e := range blk {
+// flatten yields the entries of a table's blocks.
+func flatten[T any](chunks [][]T) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		for _, c := range chunks {
+			for _, e := range c {
 				if !yield(e) {
 					return
 				}
@@ -187,7 +214,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.mu.Unlock()
 	f.waiters.release(index)
 	f.logger.Info("restored snapshot", "index", index, "keys", st.keys.len(), "aliases", st.aliases.len(),
-		"nodes", st.nodes.len(), "domain_keys", len(st.domainKeys))
+		"grants", st.grants.len(), "nodes", st.nodes.len(), "domain_keys", len(st.domainKeys))
 	return nil
 }
 
@@ -235,12 +262,13 @@ func readSnapshot(r io.Reader) (*state, uint64, error) {
 	if string(header[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, 0, corrupt("not a Trent FSM snapshot (magic %q)", header[:len(snapshotMagic)])
 	}
-	if v := binary.BigEndian.Uint32(header[len(snapshotMagic):]); v != snapshotFormatVersion {
-		return nil, 0, corrupt("format version %d, this build reads %d", v, snapshotFormatVersion)
+	version := binary.BigEndian.Uint32(header[len(snapshotMagic):])
+	if version < minSnapshotVersion || version > snapshotFormatVersion {
+		return nil, 0, corrupt("format version %d, this build reads %d to %d", version, minSnapshotVersion, snapshotFormatVersion)
 	}
 	index := binary.BigEndian.Uint64(header[len(snapshotMagic)+4:])
 
-	b := newStateBuilder()
+	b := newStateBuilder(version, index)
 	var buf []byte
 	for n := 0; ; n++ {
 		length, err := binary.ReadUvarint(in)
@@ -306,27 +334,44 @@ func readRecord(in io.Reader, length uint64, buf []byte) ([]byte, error) {
 	return buf, err
 }
 
-// stateBuilder collects records in any order and checks the invariants Apply
-// maintains, so a restored state is one Apply could have produced.
+// stateBuilder collects records in any order, except that removed grants and
+// events keep theirs, and checks the invariants Apply maintains, so a
+// restored state is one Apply could have produced.
 type stateBuilder struct {
+	version    uint32
+	index      uint64 // the snapshot's applied index
 	region     *fsmpb.Region
 	domainKeys []*fsmpb.DomainKey
 	dkIDs      map[string]bool
 	nodes      map[string]*fsmpb.Node
 	keys       map[string]*fsmpb.Key
 	aliases    map[string]*fsmpb.Alias
+	grants     map[string]*fsmpb.Grant
+	removed    []*fsmpb.RemovedGrant
+	removedIDs map[string]struct{}
+	events     []*fsmpb.ManagementEvent
 }
 
-func newStateBuilder() *stateBuilder {
+func newStateBuilder(version uint32, index uint64) *stateBuilder {
 	return &stateBuilder{
-		dkIDs:   make(map[string]bool),
-		nodes:   make(map[string]*fsmpb.Node),
-		keys:    make(map[string]*fsmpb.Key),
-		aliases: make(map[string]*fsmpb.Alias),
+		version:    version,
+		index:      index,
+		dkIDs:      make(map[string]bool),
+		nodes:      make(map[string]*fsmpb.Node),
+		keys:       make(map[string]*fsmpb.Key),
+		aliases:    make(map[string]*fsmpb.Alias),
+		grants:     make(map[string]*fsmpb.Grant),
+		removedIDs: make(map[string]struct{}),
 	}
 }
 
 func (b *stateBuilder) add(rec *fsmpb.SnapshotRecord) error {
+	switch rec.Record.(type) {
+	case *fsmpb.SnapshotRecord_Grant, *fsmpb.SnapshotRecord_RemovedGrant, *fsmpb.SnapshotRecord_ManagementEvent:
+		if b.version < 2 {
+			return fmt.Errorf("format version %d holds no %T", b.version, rec.Record)
+		}
+	}
 	switch r := rec.Record.(type) {
 	case *fsmpb.SnapshotRecord_Region:
 		if b.region != nil {
@@ -361,6 +406,9 @@ func (b *stateBuilder) add(rec *fsmpb.SnapshotRecord) error {
 		if len(k.GetVersions()) == 0 {
 			return fmt.Errorf("key %s without versions", id)
 		}
+		if n := len(k.GetPolicy()); n > maxPolicyBytes {
+			return fmt.Errorf("key %s with a policy of %d bytes", id, n)
+		}
 		b.keys[id] = k
 	case *fsmpb.SnapshotRecord_Alias:
 		name := r.Alias.GetName()
@@ -368,6 +416,31 @@ func (b *stateBuilder) add(rec *fsmpb.SnapshotRecord) error {
 			return fmt.Errorf("alias name %q empty or repeated", name)
 		}
 		b.aliases[name] = r.Alias
+	case *fsmpb.SnapshotRecord_Grant:
+		id := r.Grant.GetGrantId()
+		if _, dup := b.grants[id]; id == "" || dup {
+			return fmt.Errorf("grant id %q empty or repeated", id)
+		}
+		b.grants[id] = r.Grant
+	case *fsmpb.SnapshotRecord_RemovedGrant:
+		id := r.RemovedGrant.GetGrantId()
+		if _, dup := b.removedIDs[id]; id == "" || dup {
+			return fmt.Errorf("removed grant id %q empty or repeated", id)
+		}
+		b.removedIDs[id] = struct{}{}
+		b.removed = append(b.removed, r.RemovedGrant)
+	case *fsmpb.SnapshotRecord_ManagementEvent:
+		ev := r.ManagementEvent
+		if n := len(b.events); n > 0 && ev.GetIndex() <= b.events[n-1].GetIndex() {
+			return fmt.Errorf("management event index %d after %d", ev.GetIndex(), b.events[n-1].GetIndex())
+		}
+		if ev.GetIndex() == 0 || ev.GetIndex() > b.index {
+			return fmt.Errorf("management event index %d outside 1..%d, the snapshot's index", ev.GetIndex(), b.index)
+		}
+		if len(b.events) == MaxManagementEvents {
+			return fmt.Errorf("more than %d management events", MaxManagementEvents)
+		}
+		b.events = append(b.events, ev)
 	default:
 		return errors.New("record of an unknown type")
 	}
@@ -381,16 +454,54 @@ func (b *stateBuilder) build() (*state, error) {
 	if b.region != nil && !b.dkIDs[b.region.GetActiveDomainKeyId()] {
 		return nil, fmt.Errorf("region's active domain key %q is not in the snapshot", b.region.GetActiveDomainKeyId())
 	}
-	for name, a := range b.aliases {
-		if _, ok := b.keys[a.GetTargetKeyId()]; !ok {
+	if r := b.region; len(r.GetGrantTokenKey()) > 0 && !b.dkIDs[r.GetGrantTokenDomainKeyId()] {
+		return nil, fmt.Errorf("region's grant token key is wrapped under domain key %q, which is not in the snapshot",
+			r.GetGrantTokenDomainKeyId())
+	}
+	// Sorted, so that the first error is the same on every node.
+	for _, name := range slices.Sorted(maps.Keys(b.aliases)) {
+		if a := b.aliases[name]; !b.hasKey(a.GetTargetKeyId()) {
 			return nil, fmt.Errorf("alias %s points at missing key %q", name, a.GetTargetKeyId())
 		}
 	}
-	return &state{
-		region:     b.region,
-		domainKeys: b.domainKeys,
-		nodes:      tableOf(b.nodes),
-		keys:       tableOf(b.keys),
-		aliases:    tableOf(b.aliases),
-	}, nil
+	byKey := make(map[string]*fsmpb.Grant, len(b.grants))
+	keyGrants := make(map[string][]*fsmpb.Grant)
+	for _, id := range slices.Sorted(maps.Keys(b.grants)) {
+		g := b.grants[id]
+		if !b.hasKey(g.GetKeyId()) {
+			return nil, fmt.Errorf("grant %s is on missing key %q", id, g.GetKeyId())
+		}
+		if _, removed := b.removedIDs[id]; removed {
+			return nil, fmt.Errorf("grant %s is both present and removed", id)
+		}
+		byKey[grantsByKeyID(g.GetKeyId(), id)] = g
+		keyGrants[g.GetKeyId()] = append(keyGrants[g.GetKeyId()], g)
+	}
+	for _, list := range keyGrants {
+		slices.SortFunc(list, compareCreation)
+	}
+	st := &state{
+		region:          b.region,
+		domainKeys:      b.domainKeys,
+		nodes:           tableOf(b.nodes),
+		keys:            tableOf(b.keys),
+		aliases:         tableOf(b.aliases),
+		grants:          tableOf(b.grants),
+		grantsByKey:     tableOf(byKey),
+		keyGrants:       keyGrants,
+		removedGrantIDs: b.removedIDs,
+	}
+	// Merged into place: the log stores its elements, not pointers.
+	for _, rg := range b.removed {
+		proto.Merge(st.removedGrants.add(), rg)
+	}
+	for _, ev := range b.events {
+		proto.Merge(st.events.add(), ev)
+	}
+	return st, nil
+}
+
+func (b *stateBuilder) hasKey(id string) bool {
+	_, ok := b.keys[id]
+	return ok
 }

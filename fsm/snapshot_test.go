@@ -159,12 +159,16 @@ func restoreMustFail(t *testing.T, f *FSM, before []byte, r io.Reader, wantErr e
 	}
 }
 
-// encodeStream writes the documented stream format independently of
-// WriteTo, from already marshalled records.
+// encodeStream writes the documented stream format (version 2)
+// independently of WriteTo, from already marshalled records.
 func encodeStream(index uint64, records ...[]byte) []byte {
+	return encodeStreamVersion(2, index, records...)
+}
+
+func encodeStreamVersion(version uint32, index uint64, records ...[]byte) []byte {
 	var b []byte
 	b = append(b, "TRENTFSM"...)
-	b = binary.BigEndian.AppendUint32(b, 1)
+	b = binary.BigEndian.AppendUint32(b, version)
 	b = binary.BigEndian.AppendUint64(b, index)
 	for _, rec := range records {
 		b = binary.AppendUvarint(b, uint64(len(rec)))
@@ -194,6 +198,78 @@ func TestSnapshotFormatIsAsDocumented(t *testing.T) {
 	if got := snapshotBytes(t, h.f); !bytes.Equal(got, want) {
 		t.Errorf("snapshot\n%x\nwant\n%x", got, want)
 	}
+}
+
+// TestSnapshotRecordOrder: after the aliases come grants by id, removed
+// grants in removal order, and events in index order.
+func TestSnapshotRecordOrder(t *testing.T) {
+	h := newEmptyHarness(t)
+	h.mustApply(initRegion("us-1", dk1, "n-x"))
+	key := newKey("k")
+	key.Versions[0].DomainKeyId = dk1
+	h.mustApply(wrap(t0, &fsmpb.CreateKey{Key: key}))
+	h.mustApply(wrap(t0, &fsmpb.CreateAlias{AliasName: "alias/a", TargetKeyId: "k"}))
+	for _, id := range []string{"g-c", "g-a", "g-b", "g-d"} {
+		h.mustApply(createGrant(t0, newGrant(id, "k")))
+	}
+	h.mustApply(retire(t0+2, "k", "g-d"))
+	h.mustApply(retire(t0+1, "k", "g-b"))
+	rec := func(r *fsmpb.SnapshotRecord) []byte { return marshalRecord(t, r) }
+	grant := func(id string) []byte {
+		g, _ := h.f.Grant(id)
+		return rec(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Grant{Grant: g}})
+	}
+	removed := func(id string, at int64) []byte {
+		return rec(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_RemovedGrant{RemovedGrant: &fsmpb.RemovedGrant{GrantId: id, KeyId: "k", RemovalTimeUnixNano: at}}})
+	}
+	k, _ := h.f.Key("k")
+	a, _ := h.f.Alias("alias/a")
+	records := [][]byte{
+		rec(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Region{Region: h.f.Region()}}),
+		rec(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_DomainKey{DomainKey: h.f.DomainKeys()[0]}}),
+		rec(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Node{Node: h.f.Nodes()[0]}}),
+		rec(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Key{Key: k}}),
+		rec(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Alias{Alias: a}}),
+		grant("g-a"), grant("g-c"),
+		removed("g-d", t0+2), removed("g-b", t0+1),
+	}
+	events := h.f.ManagementEvents(0, 0)
+	if len(events) != 8 {
+		t.Fatalf("%d events", len(events))
+	}
+	for _, ev := range events {
+		records = append(records, rec(&fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_ManagementEvent{ManagementEvent: ev}}))
+	}
+	if got, want := snapshotBytes(t, h.f), encodeStream(h.index, records...); !bytes.Equal(got, want) {
+		t.Errorf("snapshot\n%x\nwant\n%x", got, want)
+	}
+}
+
+// TestRestoreReadsVersion1: snapshots written before grants and events
+// existed still restore, and are written back as version 2.
+func TestRestoreReadsVersion1(t *testing.T) {
+	key := newKey(keyNew)
+	key.State = enabled
+	records := [][]byte{
+		marshalRecord(t, &fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Region{Region: &fsmpb.Region{Name: "r", ActiveDomainKeyId: dk1}}}),
+		marshalRecord(t, &fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_DomainKey{DomainKey: &fsmpb.DomainKey{Id: dk1}}}),
+		marshalRecord(t, &fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Key{Key: key}}),
+		marshalRecord(t, &fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Alias{Alias: &fsmpb.Alias{Name: "alias/x", TargetKeyId: keyNew}}}),
+	}
+	f := New(Config{})
+	if err := f.Restore(bytes.NewReader(encodeStreamVersion(1, 42, records...))); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Key(keyNew); !ok || f.AppliedIndex() != 42 {
+		t.Fatalf("key missing or index %d", f.AppliedIndex())
+	}
+	if got, want := snapshotBytes(t, f), encodeStream(42, records...); !bytes.Equal(got, want) {
+		t.Errorf("re-written snapshot\n%x\nwant\n%x", got, want)
+	}
+	// The restored state takes the new commands.
+	h := &harness{t: t, f: f, index: 42}
+	h.mustApply(createGrant(t0, newGrant("g-1", keyNew)))
+	h.mustApply(putPolicy(keyNew, []byte(testPolicy)))
 }
 
 func TestRestoreRejectsTruncatedStreams(t *testing.T) {
@@ -234,7 +310,8 @@ func TestRestoreRejectsInconsistentStreams(t *testing.T) {
 		msg    string
 	}{
 		"bad magic":         {append([]byte("TRENTFSX"), encodeStream(1)[8:]...), "not a Trent FSM snapshot"},
-		"newer format":      {func() []byte { b := encodeStream(1); b[11] = 2; return b }(), "format version 2, this build reads 1"},
+		"newer format":      {func() []byte { b := encodeStream(1); b[11] = 3; return b }(), "format version 3, this build reads 1 to 2"},
+		"format version 0":  {func() []byte { b := encodeStream(1); b[11] = 0; return b }(), "format version 0, this build reads 1 to 2"},
 		"unknown record":    {encodeStream(1, unknownRecord), "record 0: record of an unknown type"},
 		"undecodable":       {encodeStream(1, []byte{0x22, 0x05}), "record 0:"},
 		"duplicate key":     {encodeStream(1, keyRec, keyRec), "record 1: key id"},

@@ -146,3 +146,67 @@ func (t *table[V]) all() iter.Seq2[string, V] { return t.after("") }
 // frozen returns the ordered index as it is now; it stays valid while the
 // table changes, because blocks are never modified once stored.
 func (t *table[V]) frozen() [][]entry[V] { return slices.Clone(t.blocks) }
+
+// logChunkLen is the element count of one chunkLog chunk: a snapshot copies
+// one slice header per chunk.
+const logChunkLen = 128
+
+// chunkLog is a sequence that grows at the back and shrinks at the front
+// (the management events, the removed grants), shared with snapshots without
+// copying its elements.
+//
+// It is a list of chunks of up to logChunkLen elements stored in place, so
+// adding one allocates nothing but, every logChunkLen elements, a chunk.
+// Handed-out elements are never written again: add extends the last chunk
+// into capacity that no snapshot's copy of the chunk header covers and that
+// was never used before, and popFront only reslices this log's own header.
+// So frozen costs one header per chunk, add and popFront O(1), and pointers
+// to elements stay valid and unchanged for as long as anyone holds them.
+type chunkLog[T any] struct {
+	chunks [][]T // non-empty chunks, oldest first
+	n      int
+}
+
+func (l *chunkLog[T]) len() int { return l.n }
+
+// add appends a zero element and returns it for the caller to fill before
+// anyone can read it (under the write lock, before the next frozen).
+func (l *chunkLog[T]) add() *T {
+	if k := len(l.chunks); k == 0 || len(l.chunks[k-1]) == cap(l.chunks[k-1]) {
+		l.chunks = append(l.chunks, make([]T, 0, logChunkLen))
+	}
+	last := &l.chunks[len(l.chunks)-1]
+	*last = (*last)[:len(*last)+1]
+	l.n++
+	return &(*last)[len(*last)-1]
+}
+
+// front returns the oldest element; the log must not be empty.
+func (l *chunkLog[T]) front() *T { return &l.chunks[0][0] }
+
+// popFront drops the oldest element. It stays in its chunk (a snapshot may
+// still be writing it) until the whole chunk is dropped.
+func (l *chunkLog[T]) popFront() {
+	l.chunks[0] = l.chunks[0][1:]
+	if len(l.chunks[0]) == 0 {
+		l.chunks[0] = nil
+		l.chunks = l.chunks[1:]
+	}
+	l.n--
+}
+
+// frozen returns the log as it is now; it stays valid while the log changes.
+func (l *chunkLog[T]) frozen() [][]T { return slices.Clone(l.chunks) }
+
+// elements yields a pointer to each element of chunks, oldest first.
+func elements[T any](chunks [][]T) iter.Seq[*T] {
+	return func(yield func(*T) bool) {
+		for _, c := range chunks {
+			for i := range c {
+				if !yield(&c[i]) {
+					return
+				}
+			}
+		}
+	}
+}

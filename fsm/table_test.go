@@ -88,3 +88,68 @@ func checkTable(t *testing.T, tbl *table[int], model map[string]int) {
 		}
 	}
 }
+
+func TestChunkLog(t *testing.T) {
+	var l chunkLog[int]
+	push := func(v int) { *l.add() = v }
+	type view struct {
+		first, last int
+		chunks      [][]int
+	}
+	var views []view
+	var held []*int // elements handed out, as ManagementEvents does
+	for i := range 3 * logChunkLen {
+		push(i)
+		if i%100 == 0 {
+			views = append(views, view{*l.front(), i, l.frozen()})
+			held = append(held, l.front())
+		}
+		if i%3 == 0 {
+			l.popFront() // the log grows by two thirds of the pushes
+		}
+	}
+	var got []int
+	for v := range elements(l.frozen()) {
+		got = append(got, *v)
+	}
+	if len(got) != l.len() || got[0] != 3*logChunkLen-l.len() || got[len(got)-1] != 3*logChunkLen-1 {
+		t.Errorf("log holds %d..%d (%d), len %d", got[0], got[len(got)-1], len(got), l.len())
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] != got[i-1]+1 {
+			t.Fatalf("gap at %d", i)
+		}
+	}
+	for _, c := range l.chunks {
+		if len(c) == 0 || cap(c) > logChunkLen {
+			t.Errorf("chunk of len %d cap %d", len(c), cap(c))
+		}
+	}
+	// A frozen view, and an element handed out, are unaffected by later
+	// adds and pops.
+	for i, v := range views {
+		want := v.first
+		for got := range elements(v.chunks) {
+			if *got != want {
+				t.Fatalf("a view frozen holding %d..%d has %d where %d was", v.first, v.last, *got, want)
+			}
+			want++
+		}
+		if want != v.last+1 {
+			t.Errorf("a view frozen holding %d..%d ends at %d", v.first, v.last, want-1)
+		}
+		if *held[i] != v.first {
+			t.Errorf("a held element changed from %d to %d", v.first, *held[i])
+		}
+	}
+	for l.len() > 0 {
+		l.popFront()
+	}
+	if len(l.chunks) != 0 {
+		t.Errorf("%d chunks left in an empty log", len(l.chunks))
+	}
+	push(7)
+	if l.len() != 1 || *l.front() != 7 {
+		t.Errorf("after emptying: len %d front %d", l.len(), *l.front())
+	}
+}

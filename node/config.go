@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/hsm"
+	"github.com/trent-kms/trent/transport"
 )
 
 // HSM backend kinds.
@@ -32,6 +33,10 @@ type Config struct {
 	Join           string // gRPC address of a member to join (likewise)
 	JoinSecretFile string // default DataDir/join-secret
 	AuditLogPath   string // one record per client request; default DataDir/audit.log
+
+	// RateLimits throttle each principal's KMS requests on this node; the
+	// zero value limits nothing.
+	RateLimits transport.RateLimits
 
 	HSM              string // HSMSoft or HSMPKCS11
 	UnsealSecretFile string // soft HSM; default DataDir/unseal-secret
@@ -119,6 +124,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := c.RateLimits.Validate(); err != nil {
+		return err
 	}
 	return c.validateTLS()
 }

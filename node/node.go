@@ -134,6 +134,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		ReadRetry:      cfg.ReadRetry,
 		ProposeTimeout: cfg.ProposeTimeout,
 		Audit:          n.audit,
+		RateLimits:     cfg.RateLimits,
 	})
 	if err != nil {
 		return nil, err

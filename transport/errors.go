@@ -42,6 +42,9 @@ var (
 	ErrInvalidGrantToken = errors.New("invalid grant token")
 	// ErrDryRun: a DryRun request passed every check and changed nothing.
 	ErrDryRun = errors.New("dry run")
+	// ErrThrottled: the principal is over its request rate limit (see
+	// RateLimits); the caller may retry after backing off.
+	ErrThrottled = errors.New("rate exceeded")
 )
 
 type statusMapping struct {
@@ -67,6 +70,7 @@ var statusTable = []struct {
 	{policy.ErrMalformed, statusMapping{codes.InvalidArgument, "MalformedPolicyDocumentException"}},
 	{policy.ErrLockout, statusMapping{codes.InvalidArgument, "MalformedPolicyDocumentException"}},
 	{policy.ErrInvalidGrant, statusMapping{codes.InvalidArgument, "ValidationException"}},
+	{ErrThrottled, statusMapping{codes.ResourceExhausted, "ThrottlingException"}},
 	{fsm.ErrNotFound, statusMapping{codes.NotFound, "NotFoundException"}},
 	{fsm.ErrAlreadyExists, statusMapping{codes.AlreadyExists, "AlreadyExistsException"}},
 	{fsm.ErrInvalidState, statusMapping{codes.FailedPrecondition, "KMSInvalidStateException"}},

@@ -49,6 +49,9 @@ type Config struct {
 	// Audit receives one record per client request; required (see
 	// AuditInterceptor).
 	Audit *audit.Log
+	// RateLimits throttle each principal's KMS requests; the zero value
+	// limits nothing.
+	RateLimits RateLimits
 }
 
 // Server implements the KMS, Cluster and Internal gRPC services of one node.
@@ -67,6 +70,7 @@ type Server struct {
 	now      func() time.Time
 	internal *internalService
 	audit    *audit.Log
+	limits   *rateLimiter // nil: no limits
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -95,6 +99,11 @@ func New(cfg Config) (*Server, error) {
 	cfg.ProposeTimeout = defaulted(cfg.ProposeTimeout, 10*time.Second)
 	cfg.LeaderTick = defaulted(cfg.LeaderTick, time.Second)
 	cfg.ReadRetry = defaulted(cfg.ReadRetry, 3*time.Second)
+	// Buckets run on the real clock: Now may be a test clock that jumps.
+	limits, err := newRateLimiter(cfg.RateLimits, time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
 	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -108,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 		stop:  make(chan struct{}),
 	}
 	s.internal = &internalService{s: s}
+	s.limits = limits
 	s.raft.SetReadIndexFetcher(s.fetchReadIndex)
 	return s, nil
 }
@@ -133,6 +143,10 @@ func (s *Server) UnaryInterceptor() grpc.UnaryServerInterceptor {
 		}()
 		if err := s.requireAudited(ctx, info.FullMethod); err != nil {
 			return nil, err
+		}
+		// After requireAudited, so a throttled request is audited too.
+		if err := s.throttle(ctx, info.FullMethod); err != nil {
+			return nil, statusFor(err)
 		}
 		resp, err = handler(ctx, req)
 		if err != nil {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/trent-kms/trent/node"
+	"github.com/trent-kms/trent/transport"
 )
 
 type options struct {
@@ -41,6 +43,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "`FILE` with this node's certificate (PEM, from kmsctl ca issue-node); reloaded when it changes and on SIGHUP")
 	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "`FILE` with this node's private key (PEM)")
 	fs.StringVar(&c.TLSCAFile, "tls-ca", "", "`FILE` with the cluster CA certificates to trust (PEM)")
+	fs.Func("rate-limit-crypto", "per-principal limit on cryptographic requests (Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, GenerateRandom) on this node: `RATE[:BURST]` requests per second and bucket size (BURST defaults to RATE, rounded up), or unlimited (default)",
+		func(s string) (err error) { c.RateLimits.Crypto, err = transport.ParseRateLimit(s); return err })
+	fs.Func("rate-limit-management", "per-principal limit on the other KMS requests on this node: `RATE[:BURST]`, or unlimited (default)",
+		func(s string) (err error) { c.RateLimits.Management, err = transport.ParseRateLimit(s); return err })
+	fs.Func("rate-limit-override", "`PRINCIPAL:CLASS=RATE[:BURST]` or PRINCIPAL:CLASS=unlimited, CLASS crypto or management: replaces that limit for one principal (repeat the flag, or separate with commas)",
+		func(s string) error {
+			for spec := range strings.SplitSeq(s, ",") {
+				if err := c.RateLimits.ParseOverride(spec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	fs.BoolVar(&c.StrictReads, "strict-reads", false, "confirm leadership with a quorum round for every batch of reads instead of the leader's read lease (slower; assumes nothing about clock rates)")
 	fs.BoolVar(&o.dev, "dev", false, "development mode: software HSM, a CA and certificates of its own in DATA_DIR/tls (admin client certificate in DATA_DIR/tls/admin), bootstrap a single-node region if the data dir is empty")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
