@@ -177,20 +177,25 @@ func (s *Server) ListGrants(ctx context.Context, req *kmspb.ListGrantsRequest) (
 		return nil, err
 	}
 	grants, truncated := s.fsm.ListGrants(k.GetKeyId(), req.GetMarker(), limit)
+	return s.grantPage(grants, truncated, func(g *fsmpb.Grant) bool {
+		return (req.GetGrantId() == "" || g.GetGrantId() == req.GetGrantId()) &&
+			(req.GetGranteePrincipal() == "" || g.GetGranteePrincipal() == req.GetGranteePrincipal())
+	}), nil
+}
+
+// grantPage is one page of a grant listing: the grants keep passes, and the
+// marker of the last grant read, so filtered pages still advance.
+func (s *Server) grantPage(grants []*fsmpb.Grant, truncated bool, keep func(*fsmpb.Grant) bool) *kmspb.ListGrantsResponse {
 	resp := &kmspb.ListGrantsResponse{Truncated: truncated}
 	for _, g := range grants {
-		if id := req.GetGrantId(); id != "" && g.GetGrantId() != id {
-			continue
+		if keep(g) {
+			resp.Grants = append(resp.Grants, s.grantListEntry(g))
 		}
-		if p := req.GetGranteePrincipal(); p != "" && g.GetGranteePrincipal() != p {
-			continue
-		}
-		resp.Grants = append(resp.Grants, s.grantListEntry(g))
 	}
 	if truncated && len(grants) > 0 {
 		resp.NextMarker = grants[len(grants)-1].GetGrantId()
 	}
-	return resp, nil
+	return resp
 }
 
 // ListRetirableGrants lists the grants a principal may retire. A caller may
@@ -211,14 +216,7 @@ func (s *Server) ListRetirableGrants(ctx context.Context, req *kmspb.ListRetirab
 		return nil, err
 	}
 	grants, truncated := s.fsm.ListRetirableGrants(req.GetRetiringPrincipal(), req.GetMarker(), limit)
-	resp := &kmspb.ListGrantsResponse{Truncated: truncated}
-	for _, g := range grants {
-		resp.Grants = append(resp.Grants, s.grantListEntry(g))
-	}
-	if truncated && len(grants) > 0 {
-		resp.NextMarker = grants[len(grants)-1].GetGrantId()
-	}
-	return resp, nil
+	return s.grantPage(grants, truncated, func(*fsmpb.Grant) bool { return true }), nil
 }
 
 // RetireGrant removes a grant at the request of its retiring principal, its
@@ -273,17 +271,8 @@ func (s *Server) RevokeGrant(ctx context.Context, req *kmspb.RevokeGrantRequest)
 	if req.GetGrantId() == "" {
 		return nil, invalid("GrantId", "is required")
 	}
-	if err := requireKeyRef("KeyId", req.GetKeyId()); err != nil {
-		return nil, err
-	}
-	if err := s.readBarrier(ctx); err != nil {
-		return nil, err
-	}
-	k, alias, err := s.resolveKeyVia(ctx, "KeyId", req.GetKeyId())
+	k, err := s.readKey(ctx, access{action: actionRevokeGrant, policyOnly: true}, "KeyId", req.GetKeyId())
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, access{action: actionRevokeGrant, key: k, alias: alias, policyOnly: true}); err != nil {
 		return nil, err
 	}
 	g, err := s.storedGrant(k, req.GetGrantId())
