@@ -29,7 +29,66 @@ func newCommandGen(seed uint64) *commandGen {
 func (g *commandGen) pick(options ...string) string { return options[g.rng.IntN(len(options))] }
 func (g *commandGen) chance(percent int) bool       { return g.rng.IntN(100) < percent }
 
-func (g *commandGen) keyID() string { return fmt.Sprintf("key-%02d", g.rng.IntN(12)) }
+func (g *commandGen) keyID() string {
+	if g.chance(15) {
+		return g.mrkID()
+	}
+	return fmt.Sprintf("key-%02d", g.rng.IntN(12))
+}
+
+// mrkID mostly returns one of four multi-region ids, sometimes a malformed
+// one.
+func (g *commandGen) mrkID() string {
+	if g.chance(3) {
+		return g.pick("mrk-xyz", "key-00", "mrk-0000000000000000000000000000000G")
+	}
+	return fmt.Sprintf("%s%032x", MRKPrefix, g.rng.IntN(4))
+}
+
+// region is this region (eu-1), another, or none.
+func (g *commandGen) region() string { return g.pick("eu-1", "us-1", "us-1", "ap-1", "ap-1", "") }
+
+// mrkVersions returns versions from a small pool of ids, so that shipped
+// sets overlap and merges both add and find versions.
+func (g *commandGen) mrkVersions() []*fsmpb.KeyVersion {
+	var out []*fsmpb.KeyVersion
+	seen := map[int]bool{}
+	for range g.rng.IntN(3) + 1 {
+		n := g.rng.IntN(8)
+		if seen[n] && !g.chance(5) {
+			continue
+		}
+		seen[n] = true
+		id := bytes.Repeat([]byte{0xee}, versionIDLen)
+		id[versionIDLen-1] = byte(n)
+		out = append(out, &fsmpb.KeyVersion{VersionId: id, KeyToken: []byte("t"), DomainKeyId: g.pick("dk-0", "dk-0", "dk-1"),
+			Pending: g.chance(20), OriginRegion: g.region(), OriginEpoch: g.rng.Uint64N(3)})
+	}
+	return out
+}
+
+func (g *commandGen) replicas() []*fsmpb.Replica {
+	var out []*fsmpb.Replica
+	for range g.rng.IntN(3) {
+		out = append(out, &fsmpb.Replica{Region: g.region(), State: fsmpb.ReplicaState(g.rng.IntN(4)), AckedSeq: g.rng.Uint64N(4)})
+	}
+	return out
+}
+
+// sharedState fills what ApplySharedChange and ImportReplicaKey carry.
+func (g *commandGen) sharedChange() *fsmpb.ApplySharedChange {
+	c := &fsmpb.ApplySharedChange{
+		KeyId: g.mrkID(), PrimaryRegion: g.region(), Epoch: g.rng.Uint64N(5), Seq: g.rng.Uint64N(7),
+		Versions: g.mrkVersions(), Replicas: g.replicas(),
+	}
+	if len(c.Versions) > 0 {
+		c.CurrentVersionId = c.Versions[g.rng.IntN(len(c.Versions))].GetVersionId()
+	}
+	if g.chance(30) {
+		c.RotationEnabled, c.RotationPeriodDays, c.NextRotationTimeUnixNano = true, 90+g.rng.Int32N(20), g.now+90*day
+	}
+	return c
+}
 
 // grantRef returns a grant id and, mostly, the key its id says it belongs
 // to, so that RemoveGrant often names a grant that exists.
@@ -84,7 +143,7 @@ func (g *commandGen) aliasName() string {
 }
 func (g *commandGen) domainKeyID() string { return fmt.Sprintf("dk-%d", g.rng.IntN(4)) }
 func (g *commandGen) nodeID() string {
-	if g.chance(3) {
+	if g.chance(5) {
 		return ""
 	}
 	return fmt.Sprintf("node-%d", g.rng.IntN(5))
@@ -128,9 +187,13 @@ func (g *commandGen) next() *fsmpb.Command {
 	}
 	days := func(lo, hi int32) int32 { return lo - 2 + g.rng.Int32N(hi-lo+5) } // a few out of range
 	var op proto.Message
-	switch g.rng.IntN(21) {
+	switch g.rng.IntN(28) {
 	case 0, 1:
 		k := newKey(g.keyID())
+		if g.chance(30) {
+			k.KeyId = g.mrkID()
+			k.MultiRegion = &fsmpb.MultiRegion{}
+		}
 		k.Description = g.pick("", "payments", "db")
 		k.KeySpec = g.pick("SYMMETRIC_DEFAULT", "SYMMETRIC_DEFAULT", "HMAC_256", "RSA_2048")
 		k.Versions = []*fsmpb.KeyVersion{g.version("")}
@@ -182,6 +245,30 @@ func (g *commandGen) next() *fsmpb.Command {
 		op = &fsmpb.RemoveGrant{KeyId: keyID, GrantId: id, Revoke: g.chance(50)}
 	case 20:
 		op = &fsmpb.PutKeyPolicy{KeyId: g.keyID(), Policy: g.policy()}
+	case 21:
+		op = &fsmpb.AddReplica{KeyId: g.mrkID(), Region: g.region()}
+	case 22:
+		c := g.sharedChange()
+		k := newKey(c.KeyId)
+		k.Versions = c.Versions
+		k.RotationEnabled, k.RotationPeriodDays, k.NextRotationTimeUnixNano = c.RotationEnabled, c.RotationPeriodDays, c.NextRotationTimeUnixNano
+		k.MultiRegion = &fsmpb.MultiRegion{PrimaryRegion: c.PrimaryRegion, Epoch: c.Epoch, AppliedSeq: c.Seq,
+			CurrentVersionId: c.CurrentVersionId, Replicas: c.Replicas}
+		if g.chance(5) {
+			k.MultiRegion = nil
+		}
+		op = &fsmpb.ImportReplicaKey{Key: k}
+	case 23:
+		op = g.sharedChange()
+	case 24:
+		op = &fsmpb.AckReplica{KeyId: g.mrkID(), Region: g.region(), Epoch: 1 + g.rng.Uint64N(3), Seq: g.rng.Uint64N(6),
+			Deleting: g.chance(10), LastError: g.pick("", "", "", "unreachable")}
+	case 25:
+		op = &fsmpb.UpdatePrimaryRegion{KeyId: g.mrkID(), NewPrimary: g.region(), Epoch: g.rng.Uint64N(6), Forced: g.chance(50)}
+	case 26:
+		op = &fsmpb.RemoveReplica{KeyId: g.mrkID(), Region: g.region()}
+	case 27:
+		op = &fsmpb.MergeKeyVersions{KeyId: g.mrkID(), Versions: g.mrkVersions()}
 	case 17:
 		if g.chance(10) {
 			return &fsmpb.Command{TimeUnixNano: at} // no operation
@@ -232,6 +319,7 @@ func TestApplyIsDeterministic(t *testing.T) {
 				outcomes[op][outcome]++
 			}
 			checkInvariants(t, a)
+			checkMRKInvariants(t, a)
 
 			snapA, snapB := snapshotBytes(t, a), snapshotBytes(t, b)
 			if !bytes.Equal(snapA, snapB) {

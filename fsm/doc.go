@@ -1,5 +1,6 @@
 // Package fsm owns the replicated state of one Trent region: keys with their
-// versions, key tokens and policies, aliases, tags, grants, the region's
+// versions, key tokens and policies, multi-region keys' replication state
+// (primary, epoch, replica cursors), aliases, tags, grants, the region's
 // domain keys and its registered nodes, and a bounded log of management
 // events. It defines how each Raft log entry changes that state
 // (Apply), how the state is captured and rebuilt (Snapshot, Restore), and the

@@ -105,7 +105,17 @@ func eventNamesOf(cmd *fsmpb.Command, res *Result) (eventNames, bool) {
 	case *fsmpb.Command_RemoveGrant:
 		return eventNames{operation: removeGrantOperation(op.RemoveGrant),
 			keyID: op.RemoveGrant.GetKeyId(), grantID: op.RemoveGrant.GetGrantId()}, true
+	case *fsmpb.Command_AddReplica:
+		return eventNames{operation: "ReplicateKey", keyID: op.AddReplica.GetKeyId()}, true
+	case *fsmpb.Command_ImportReplicaKey:
+		// The replica region's side of the same ReplicateKey.
+		return eventNames{operation: "ReplicateKey", keyID: op.ImportReplicaKey.GetKey().GetKeyId()}, true
+	case *fsmpb.Command_UpdatePrimaryRegion:
+		return eventNames{operation: "UpdatePrimaryRegion", keyID: op.UpdatePrimaryRegion.GetKeyId()}, true
 	}
+	// Shared changes, acks, merges and replica removals are the
+	// replicator's bookkeeping: as frequent as changes times replicas, they
+	// would push the operators' own commands out of the bounded log.
 	return eventNames{}, false
 }
 

@@ -59,6 +59,10 @@ type state struct {
 
 	// The last MaxManagementEvents management events, oldest first.
 	events chunkLog[fsmpb.ManagementEvent]
+
+	// Multi-region keys with work for this region's replicator (see
+	// ShipTargets), kept by putKey so the replicator reads no full scan.
+	toShip map[string]*fsmpb.Key
 }
 
 func newState() *state {
@@ -70,6 +74,7 @@ func newState() *state {
 		grantsByKey:     newTable[*fsmpb.Grant](),
 		keyGrants:       make(map[string][]*fsmpb.Grant),
 		removedGrantIDs: make(map[string]struct{}),
+		toShip:          make(map[string]*fsmpb.Key),
 	}
 }
 
@@ -170,6 +175,20 @@ func (s *state) apply(cmd *fsmpb.Command) *Result {
 		return s.applyCreateGrant(now, op.CreateGrant)
 	case *fsmpb.Command_RemoveGrant:
 		return s.applyRemoveGrant(now, op.RemoveGrant)
+	case *fsmpb.Command_AddReplica:
+		return s.applyAddReplica(op.AddReplica)
+	case *fsmpb.Command_ImportReplicaKey:
+		return s.applyImportReplicaKey(now, cmd.GetPrincipal(), op.ImportReplicaKey)
+	case *fsmpb.Command_ApplySharedChange:
+		return s.applySharedChange(now, op.ApplySharedChange)
+	case *fsmpb.Command_AckReplica:
+		return s.applyAckReplica(now, op.AckReplica)
+	case *fsmpb.Command_UpdatePrimaryRegion:
+		return s.applyUpdatePrimaryRegion(now, op.UpdatePrimaryRegion)
+	case *fsmpb.Command_RemoveReplica:
+		return s.applyRemoveReplica(now, op.RemoveReplica)
+	case *fsmpb.Command_MergeKeyVersions:
+		return s.applyMergeKeyVersions(op.MergeKeyVersions)
 	case *fsmpb.Command_InitRegion:
 		return s.applyInitRegion(now, op.InitRegion)
 	case *fsmpb.Command_AddDomainKey:

@@ -28,6 +28,17 @@ func FuzzApply(f *testing.F) {
 		wrap(t0+day, &fsmpb.CreateGrant{Grant: newGrant("g-2", keyHMAC), GrantTokenKey: []byte("k"), GrantTokenDomainKeyId: dk1}),
 		wrap(t0+day, &fsmpb.CreateGrant{Grant: fuzzGrant()}),
 		wrap(t0+day, &fsmpb.RemoveGrant{KeyId: keyEnabled, GrantId: "g-fixture", Revoke: true}),
+		wrap(t0+day, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1"}),
+		wrap(t0+day, &fsmpb.AckReplica{KeyId: mrkA, Region: "us-1", Epoch: 1, Seq: 2}),
+		wrap(t0+day, &fsmpb.RotateKey{KeyId: mrkA, Version: newVersion(6, RotationOnDemand)}),
+		wrap(t0+day, &fsmpb.ScheduleKeyDeletion{KeyId: mrkA, PendingWindowDays: 7}),
+		wrap(t0+day, &fsmpb.UpdatePrimaryRegion{KeyId: mrkA, NewPrimary: "us-1", Epoch: 2}),
+		wrap(t0+day, &fsmpb.UpdatePrimaryRegion{KeyId: mrkB, NewPrimary: regionName, Epoch: 2, Forced: true}),
+		wrap(t0+day, changeB(1, 3, 2)),
+		wrap(t0+day, changeB(2, 1, 3)),
+		wrap(t0+day, importB()),
+		wrap(t0+day, &fsmpb.RemoveReplica{KeyId: mrkA, Region: "us-1"}),
+		wrap(t0+day, &fsmpb.MergeKeyVersions{KeyId: mrkB, Versions: []*fsmpb.KeyVersion{newVersion(8, "")}}),
 	} {
 		data, _ := Encode(cmd)
 		f.Add(data)
@@ -38,6 +49,7 @@ func FuzzApply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h := newHarness(t)
 		h.mustApply(wrap(t0, &fsmpb.CreateGrant{Grant: fuzzGrant()}))
+		mrkFixture(h)
 		cmd := new(fsmpb.Command)
 		if err := proto.Unmarshal(data, cmd); err != nil ||
 			(cmd.Op == nil && len(cmd.ProtoReflect().GetUnknown()) > 0) {
@@ -67,6 +79,7 @@ func FuzzApply(f *testing.F) {
 			return
 		}
 		checkInvariants(t, h.f)
+		checkMRKInvariants(t, h.f)
 		snap := snapshotBytes(t, h.f)
 		restored := New(Config{})
 		if err := restored.Restore(bytes.NewReader(snap)); err != nil {

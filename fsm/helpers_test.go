@@ -291,6 +291,10 @@ func checkInvariants(t testing.TB, f *FSM) {
 			if k.GetDeletionTimeUnixNano() == 0 {
 				t.Errorf("key %s is pending deletion without a deletion time", k.GetKeyId())
 			}
+		case pendingReplicaDeletion:
+			if k.GetDeletionTimeUnixNano() != 0 || len(k.GetMultiRegion().GetReplicas()) == 0 {
+				t.Errorf("key %s is pending replica deletion with a deletion time or without replicas", k.GetKeyId())
+			}
 		default:
 			t.Errorf("key %s in state %v", k.GetKeyId(), k.GetState())
 		}

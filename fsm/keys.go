@@ -38,14 +38,23 @@ func FindVersion(k *fsmpb.Key, versionID []byte) (*fsmpb.KeyVersion, bool) {
 	return nil, false
 }
 
-// CurrentVersion returns the version new ciphertexts use (the newest), nil
-// for a key without versions.
+// CurrentVersion returns the version new ciphertexts use, nil for a key
+// without one. A multi-region key names it (versions merged from other
+// regions may be newer but are never current); otherwise it is the newest
+// version that is not pending.
 func CurrentVersion(k *fsmpb.Key) *fsmpb.KeyVersion {
-	versions := k.GetVersions()
-	if len(versions) == 0 {
-		return nil
+	if mr := k.GetMultiRegion(); mr != nil {
+		if v, ok := FindVersion(k, mr.GetCurrentVersionId()); ok {
+			return v
+		}
 	}
-	return versions[len(versions)-1]
+	versions := k.GetVersions()
+	for i := len(versions) - 1; i >= 0; i-- {
+		if !versions[i].GetPending() {
+			return versions[i]
+		}
+	}
+	return nil
 }
 
 func (s *state) applyCreateKey(now int64, principal string, op *fsmpb.CreateKey) *Result {
@@ -84,6 +93,13 @@ func (s *state) applyCreateKey(now int64, principal string, op *fsmpb.CreateKey)
 	if r := checkPolicy(id, k.GetPolicy()); r != nil {
 		return r
 	}
+	multiRegion := k.GetMultiRegion() != nil
+	if multiRegion && !IsMRKID(id) {
+		return reject(ErrInvalidArgument, "key %s: a multi-region key id is %s followed by 32 lowercase hex digits", id, MRKPrefix)
+	}
+	if !multiRegion && strings.HasPrefix(id, MRKPrefix) {
+		return reject(ErrInvalidArgument, "key %s: ids starting with %s are reserved for multi-region keys", id, MRKPrefix)
+	}
 
 	// Apply owns the lifecycle fields: whatever the proposer put there is
 	// overwritten, so every key starts the same way.
@@ -97,7 +113,12 @@ func (s *state) applyCreateKey(now int64, principal string, op *fsmpb.CreateKey)
 	k.Creator = principal
 	k.Versions[0].CreationTimeUnixNano = now
 	k.Versions[0].RotationType = ""
-	s.keys.put(id, k)
+	k.Versions[0].Pending = false
+	k.Versions[0].Unshipped = false
+	if multiRegion {
+		s.initMultiRegion(k)
+	}
+	s.putKey(k)
 	return &Result{Key: k}
 }
 
@@ -141,6 +162,14 @@ func (s *state) applyScheduleKeyDeletion(now int64, op *fsmpb.ScheduleKeyDeletio
 	if !ok {
 		return reject(ErrInvalidArgument, "key %s: deletion time overflows", k.GetKeyId())
 	}
+	if s.isPrimaryHere(k) && len(k.GetMultiRegion().GetReplicas()) > 0 {
+		// As AWS: a primary outlives its replicas; its waiting period
+		// starts when RemoveReplica drops the last one.
+		return s.updateKey(k, func(k *fsmpb.Key) {
+			k.State = pendingReplicaDeletion
+			k.PendingWindowDays = days
+		})
+	}
 	return s.updateKey(k, func(k *fsmpb.Key) {
 		k.State = pendingDeletion
 		k.DeletionTimeUnixNano = deletion
@@ -149,7 +178,7 @@ func (s *state) applyScheduleKeyDeletion(now int64, op *fsmpb.ScheduleKeyDeletio
 }
 
 func (s *state) applyCancelKeyDeletion(op *fsmpb.CancelKeyDeletion) *Result {
-	k, r := s.keyIn(op.GetKeyId(), "CancelKeyDeletion", pendingDeletion)
+	k, r := s.keyIn(op.GetKeyId(), "CancelKeyDeletion", pendingDeletion, pendingReplicaDeletion)
 	if r != nil {
 		return r
 	}
@@ -182,7 +211,7 @@ func (s *state) applyDeleteKey(now int64, op *fsmpb.DeleteKey) *Result {
 	// A deleted key's grants can never be used again: no RemovedGrant is
 	// needed to refuse their tokens.
 	s.removeKeyGrants(k.GetKeyId())
-	s.keys.remove(k.GetKeyId())
+	s.removeKey(k.GetKeyId())
 	return &Result{Key: k}
 }
 
@@ -212,7 +241,7 @@ func (s *state) keyIn(id, action string, allowed ...fsmpb.KeyState) (*fsmpb.Key,
 func (s *state) updateKey(k *fsmpb.Key, change func(*fsmpb.Key)) *Result {
 	c := proto.Clone(k).(*fsmpb.Key)
 	change(c)
-	s.keys.put(c.GetKeyId(), c)
+	s.putKey(c)
 	return &Result{Key: c}
 }
 
@@ -247,6 +276,8 @@ func stateName(st fsmpb.KeyState) string {
 		return "Disabled"
 	case pendingDeletion:
 		return "PendingDeletion"
+	case pendingReplicaDeletion:
+		return "PendingReplicaDeletion"
 	}
 	return st.String()
 }
@@ -259,6 +290,8 @@ func statePhrase(st fsmpb.KeyState) string {
 		return "disabled"
 	case pendingDeletion:
 		return "pending deletion"
+	case pendingReplicaDeletion:
+		return "pending replica deletion"
 	}
 	return "in state " + st.String()
 }

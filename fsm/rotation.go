@@ -22,12 +22,18 @@ func (s *state) applySetKeyRotation(now int64, op *fsmpb.SetKeyRotation) *Result
 		if r != nil {
 			return r
 		}
+		if r := s.checkPrimaryForShared(k, "DisableKeyRotation"); r != nil {
+			return r
+		}
 		if !k.GetRotationEnabled() {
 			return &Result{Key: k}
 		}
 		return s.updateKey(k, func(k *fsmpb.Key) {
 			k.RotationEnabled = false
 			k.NextRotationTimeUnixNano = 0
+			if k.MultiRegion != nil {
+				bumpShared(k)
+			}
 		})
 	}
 
@@ -40,6 +46,9 @@ func (s *state) applySetKeyRotation(now int64, op *fsmpb.SetKeyRotation) *Result
 	if r != nil {
 		return r
 	}
+	if r := s.checkPrimaryForShared(k, "EnableKeyRotation"); r != nil {
+		return r
+	}
 	next, ok := addDays(now, days)
 	if !ok {
 		return reject(ErrInvalidArgument, "key %s: next rotation time overflows", k.GetKeyId())
@@ -48,6 +57,9 @@ func (s *state) applySetKeyRotation(now int64, op *fsmpb.SetKeyRotation) *Result
 		k.RotationEnabled = true
 		k.RotationPeriodDays = days
 		k.NextRotationTimeUnixNano = next
+		if k.MultiRegion != nil {
+			bumpShared(k)
+		}
 	})
 }
 
@@ -67,6 +79,9 @@ func (s *state) applyRotateKey(now int64, op *fsmpb.RotateKey) *Result {
 	}
 	k, r := s.keyIn(op.GetKeyId(), action, enabled)
 	if r != nil {
+		return r
+	}
+	if r := s.checkPrimaryForShared(k, action); r != nil {
 		return r
 	}
 	if r := s.checkVersion(k.GetKeyId(), v); r != nil {
@@ -93,14 +108,26 @@ func (s *state) applyRotateKey(now int64, op *fsmpb.RotateKey) *Result {
 		}
 	}
 	v.CreationTimeUnixNano = now
+	v.Pending, v.Unshipped = false, false
 	return s.updateKey(k, func(k *fsmpb.Key) {
 		k.Versions = append(k.Versions, v)
 		k.NextRotationTimeUnixNano = next
+		if mr := k.MultiRegion; mr != nil {
+			v.OriginRegion, v.OriginEpoch, v.AddedSeq = mr.PrimaryRegion, mr.Epoch, bumpShared(k)
+			// No region may encrypt under a version another region
+			// cannot decrypt: it stays pending until every replica has it.
+			if hasCountedReplicas(mr) {
+				v.Pending = true
+			} else {
+				mr.CurrentVersionId = v.VersionId
+			}
+		}
 	})
 }
 
 // KeysDue returns, sorted by id, the enabled keys whose automatic rotation is
-// due at now and the keys whose deletion waiting period has ended. The leader
+// due at now and the keys whose deletion waiting period has ended. A
+// multi-region replica is never due for rotation: its primary rotates it. The leader
 // proposes a RotateKey or DeleteKey for each; Apply checks the time again.
 func (f *FSM) KeysDue(nowUnixNano int64) (rotate []string, delete []string) {
 	f.mu.RLock()
@@ -108,7 +135,8 @@ func (f *FSM) KeysDue(nowUnixNano int64) (rotate []string, delete []string) {
 	for id, k := range f.st.keys.all() {
 		switch k.GetState() {
 		case enabled:
-			if k.GetRotationEnabled() && k.GetNextRotationTimeUnixNano() <= nowUnixNano {
+			if k.GetRotationEnabled() && k.GetNextRotationTimeUnixNano() <= nowUnixNano &&
+				(k.GetMultiRegion() == nil || f.st.isPrimaryHere(k)) {
 				rotate = append(rotate, id)
 			}
 		case pendingDeletion:

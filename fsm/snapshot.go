@@ -11,6 +11,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -29,10 +30,14 @@ import (
 // Version 2 added the grant, removed grant and management event records; the
 // framing is unchanged. The version says which record types a stream may
 // hold, so a build that knows only version 1 reports a newer snapshot as
-// such instead of as a corrupt one. Restore reads both.
+// such instead of as a corrupt one. Restore reads all of them.
+//
+// Version 3 added multi-region keys: their state lives in new fields of the
+// key record, which an older build would silently drop as unknown fields.
+// The version makes it refuse the stream instead.
 const (
 	snapshotMagic         = "TRENTFSM"
-	snapshotFormatVersion = 2
+	snapshotFormatVersion = 3
 	minSnapshotVersion    = 1
 	snapshotHeaderLen     = len(snapshotMagic) + 4 + 8
 	snapshotTrailerLen    = 1 + 4
@@ -400,7 +405,8 @@ func (b *stateBuilder) add(rec *fsmpb.SnapshotRecord) error {
 		if _, dup := b.keys[id]; id == "" || dup {
 			return fmt.Errorf("key id %q empty or repeated", id)
 		}
-		if st := k.GetState(); st != enabled && st != disabled && st != pendingDeletion {
+		if st := k.GetState(); st != enabled && st != disabled && st != pendingDeletion &&
+			(st != pendingReplicaDeletion || k.GetMultiRegion() == nil) {
 			return fmt.Errorf("key %s in state %v", id, st)
 		}
 		if len(k.GetVersions()) == 0 {
@@ -408,6 +414,9 @@ func (b *stateBuilder) add(rec *fsmpb.SnapshotRecord) error {
 		}
 		if n := len(k.GetPolicy()); n > maxPolicyBytes {
 			return fmt.Errorf("key %s with a policy of %d bytes", id, n)
+		}
+		if k.GetMultiRegion() != nil && b.version < 3 {
+			return fmt.Errorf("format version %d holds no multi-region key (%s)", b.version, id)
 		}
 		b.keys[id] = k
 	case *fsmpb.SnapshotRecord_Alias:
@@ -458,7 +467,17 @@ func (b *stateBuilder) build() (*state, error) {
 		return nil, fmt.Errorf("region's grant token key is wrapped under domain key %q, which is not in the snapshot",
 			r.GetGrantTokenDomainKeyId())
 	}
+	toShip := make(map[string]*fsmpb.Key)
 	// Sorted, so that the first error is the same on every node.
+	for _, id := range slices.Sorted(maps.Keys(b.keys)) {
+		k := b.keys[id]
+		if err := checkMultiRegion(k, b.region.GetName()); err != nil {
+			return nil, err
+		}
+		if len(ShipTargets(k, b.region.GetName())) > 0 {
+			toShip[id] = k
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(b.aliases)) {
 		if a := b.aliases[name]; !b.hasKey(a.GetTargetKeyId()) {
 			return nil, fmt.Errorf("alias %s points at missing key %q", name, a.GetTargetKeyId())
@@ -490,6 +509,7 @@ func (b *stateBuilder) build() (*state, error) {
 		grantsByKey:     tableOf(byKey),
 		keyGrants:       keyGrants,
 		removedGrantIDs: b.removedIDs,
+		toShip:          toShip,
 	}
 	// Merged into place: the log stores its elements, not pointers.
 	for _, rg := range b.removed {
@@ -504,4 +524,55 @@ func (b *stateBuilder) build() (*state, error) {
 func (b *stateBuilder) hasKey(id string) bool {
 	_, ok := b.keys[id]
 	return ok
+}
+
+// checkMultiRegion checks the invariants Apply keeps for a key's
+// multi-region state, here being the region's name.
+func checkMultiRegion(k *fsmpb.Key, here string) error {
+	id, mr := k.GetKeyId(), k.GetMultiRegion()
+	if mr == nil {
+		if strings.HasPrefix(id, MRKPrefix) {
+			return fmt.Errorf("key %s has a multi-region id but no multi-region record", id)
+		}
+		return nil
+	}
+	if !IsMRKID(id) {
+		return fmt.Errorf("multi-region key %q lacks a multi-region id", id)
+	}
+	if mr.GetPrimaryRegion() == "" || mr.GetEpoch() == 0 {
+		return fmt.Errorf("multi-region key %s with primary %q and epoch %d", id, mr.GetPrimaryRegion(), mr.GetEpoch())
+	}
+	primary := mr.GetPrimaryRegion() == here
+	if k.GetState() == pendingReplicaDeletion && !primary {
+		return fmt.Errorf("replica key %s pending replica deletion", id)
+	}
+	if n := len(mr.GetReplicas()); n > maxReplicas {
+		return fmt.Errorf("multi-region key %s with %d replicas", id, n)
+	}
+	seen := make(map[string]bool, len(mr.GetReplicas()))
+	for _, r := range mr.GetReplicas() {
+		if r.GetRegion() == "" || r.GetRegion() == mr.GetPrimaryRegion() || seen[r.GetRegion()] {
+			return fmt.Errorf("multi-region key %s: replica region %q empty, the primary or repeated", id, r.GetRegion())
+		}
+		seen[r.GetRegion()] = true
+		if primary && r.GetAckedSeq() > mr.GetSharedSeq() {
+			return fmt.Errorf("multi-region key %s: replica %s acked seq %d above shared seq %d",
+				id, r.GetRegion(), r.GetAckedSeq(), mr.GetSharedSeq())
+		}
+	}
+	versions := make(map[string]bool, len(k.GetVersions()))
+	for _, v := range k.GetVersions() {
+		if versions[string(v.GetVersionId())] {
+			return fmt.Errorf("multi-region key %s repeats version %x", id, v.GetVersionId())
+		}
+		versions[string(v.GetVersionId())] = true
+		if primary && v.GetUnshipped() {
+			return fmt.Errorf("multi-region key %s: version %x unshipped at the primary", id, v.GetVersionId())
+		}
+	}
+	cur, ok := FindVersion(k, mr.GetCurrentVersionId())
+	if !ok || cur.GetPending() {
+		return fmt.Errorf("multi-region key %s: current version %x missing or pending", id, mr.GetCurrentVersionId())
+	}
+	return nil
 }

@@ -159,10 +159,10 @@ func restoreMustFail(t *testing.T, f *FSM, before []byte, r io.Reader, wantErr e
 	}
 }
 
-// encodeStream writes the documented stream format (version 2)
+// encodeStream writes the documented stream format (version 3)
 // independently of WriteTo, from already marshalled records.
 func encodeStream(index uint64, records ...[]byte) []byte {
-	return encodeStreamVersion(2, index, records...)
+	return encodeStreamVersion(3, index, records...)
 }
 
 func encodeStreamVersion(version uint32, index uint64, records ...[]byte) []byte {
@@ -246,7 +246,7 @@ func TestSnapshotRecordOrder(t *testing.T) {
 }
 
 // TestRestoreReadsVersion1: snapshots written before grants and events
-// existed still restore, and are written back as version 2.
+// existed still restore, and are written back as version 3.
 func TestRestoreReadsVersion1(t *testing.T) {
 	key := newKey(keyNew)
 	key.State = enabled
@@ -310,8 +310,8 @@ func TestRestoreRejectsInconsistentStreams(t *testing.T) {
 		msg    string
 	}{
 		"bad magic":         {append([]byte("TRENTFSX"), encodeStream(1)[8:]...), "not a Trent FSM snapshot"},
-		"newer format":      {func() []byte { b := encodeStream(1); b[11] = 3; return b }(), "format version 3, this build reads 1 to 2"},
-		"format version 0":  {func() []byte { b := encodeStream(1); b[11] = 0; return b }(), "format version 0, this build reads 1 to 2"},
+		"newer format":      {func() []byte { b := encodeStreamVersion(4, 1); return b }(), "format version 4, this build reads 1 to 3"},
+		"format version 0":  {func() []byte { b := encodeStreamVersion(0, 1); return b }(), "format version 0, this build reads 1 to 3"},
 		"unknown record":    {encodeStream(1, unknownRecord), "record 0: record of an unknown type"},
 		"undecodable":       {encodeStream(1, []byte{0x22, 0x05}), "record 0:"},
 		"duplicate key":     {encodeStream(1, keyRec, keyRec), "record 1: key id"},

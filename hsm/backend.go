@@ -7,6 +7,15 @@
 // Key hierarchy (DESIGN.md): the region's domain keys (DK) live only inside
 // HSMs. Backing keys are generated inside the HSM and leave it only as key
 // tokens, wrapped under a DK with AES key wrap with padding (RFC 5649).
+//
+// What crosses regions: never a DK. A multi-region key's backing key leaves
+// the source HSM wrapped to one destination node's transport key
+// (ExportKeyToken) and is re-wrapped under the destination region's DK inside
+// that node's HSM (ImportKeyToken). The blob is signed with the source
+// region's signing key, an ECDSA P-256 key kept as a token under the region's
+// DK (GenerateSigningKeyToken, SignWithKeyToken), and the receiver checks the
+// signature before it imports; hsm/DESIGN.md says why that check must never
+// be skipped.
 package hsm
 
 import (
@@ -27,6 +36,8 @@ const (
 	NonceSize = 12
 	// TagSize is the AES-GCM tag size appended to sealed data.
 	TagSize = 16
+	// DigestSize is the size of the SHA-256 digest SignWithKeyToken signs.
+	DigestSize = 32
 )
 
 // Backend is one node's HSM. Implementations are safe for concurrent use and
@@ -74,6 +85,37 @@ type Backend interface {
 	Seal(ctx context.Context, dkID string, token, salt, nonce, plaintext, aad []byte) ([]byte, error)
 	// Open reverses Seal. ErrDecrypt if the tag does not verify.
 	Open(ctx context.Context, dkID string, token, salt, nonce, sealed, aad []byte) (*crypto.Secret, error)
+
+	// ExportKeyToken unwraps key token (a backing key under domain key dkID)
+	// inside the HSM and wraps the backing key to a peer's transport public
+	// key (PKIX DER RSA, as returned by the peer's TransportPublicKey) with the
+	// RSA-OAEP of ExportDomainKey. This is how a multi-region key's material
+	// reaches another region; the plaintext key never leaves the HSM.
+	// ErrNotFound for an unknown dkID, ErrDecrypt if the token was not made
+	// under dkID or was altered.
+	ExportKeyToken(ctx context.Context, dkID string, token, peerPublicKey []byte) ([]byte, error)
+	// ImportKeyToken unwraps, inside the HSM, a backing key that a peer's
+	// ExportKeyToken wrapped to this HSM's transport key and returns it as a
+	// key token under domain key dkID, usable like one from GenerateKeyToken.
+	// ErrDecrypt if wrapped was altered or made for another HSM, ErrNotFound
+	// for an unknown dkID or before this HSM has a transport key. Callers
+	// must authenticate wrapped (the source region's signature) first: the
+	// HSM cannot tell it from a wrapped domain key, which would import as a
+	// backing key.
+	ImportKeyToken(ctx context.Context, dkID string, wrapped []byte) ([]byte, error)
+
+	// GenerateSigningKeyToken generates an ECDSA P-256 key pair inside the
+	// HSM and returns the private key as a signing key token, its PKCS#8
+	// encoding wrapped under domain key dkID (RFC 5649), and the public key
+	// as PKIX DER. A region's signing key is such a token: any node of the
+	// region holding dkID can sign with it.
+	GenerateSigningKeyToken(ctx context.Context, dkID string) (token, publicKey []byte, err error)
+	// SignWithKeyToken unwraps a signing key token inside the HSM and signs
+	// a 32-byte SHA-256 digest with ECDSA. The signature is ASN.1 DER, as
+	// crypto/ecdsa.VerifyASN1 takes it. ErrDecrypt if the token was not made
+	// under dkID or was altered; ErrInvalidInput for a digest that is not 32
+	// bytes or a token of the wrong size (a symmetric key token, say).
+	SignWithKeyToken(ctx context.Context, dkID string, token, digest []byte) ([]byte, error)
 
 	// GenerateRandom returns n bytes from the HSM's random number generator.
 	GenerateRandom(ctx context.Context, n int) ([]byte, error)

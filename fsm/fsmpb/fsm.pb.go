@@ -32,6 +32,13 @@ const (
 	KeyState_KEY_STATE_ENABLED          KeyState = 1
 	KeyState_KEY_STATE_DISABLED         KeyState = 2
 	KeyState_KEY_STATE_PENDING_DELETION KeyState = 3
+	// Reserved for a replica that its primary lists but that its own region
+	// has not imported yet; no stored key is in this state.
+	KeyState_KEY_STATE_CREATING KeyState = 4
+	// A multi-region primary whose deletion was scheduled while it still had
+	// replicas: it waits for them to be deleted, then its waiting period
+	// starts (PENDING_DELETION).
+	KeyState_KEY_STATE_PENDING_REPLICA_DELETION KeyState = 5
 )
 
 // Enum value maps for KeyState.
@@ -41,12 +48,16 @@ var (
 		1: "KEY_STATE_ENABLED",
 		2: "KEY_STATE_DISABLED",
 		3: "KEY_STATE_PENDING_DELETION",
+		4: "KEY_STATE_CREATING",
+		5: "KEY_STATE_PENDING_REPLICA_DELETION",
 	}
 	KeyState_value = map[string]int32{
-		"KEY_STATE_UNSPECIFIED":      0,
-		"KEY_STATE_ENABLED":          1,
-		"KEY_STATE_DISABLED":         2,
-		"KEY_STATE_PENDING_DELETION": 3,
+		"KEY_STATE_UNSPECIFIED":              0,
+		"KEY_STATE_ENABLED":                  1,
+		"KEY_STATE_DISABLED":                 2,
+		"KEY_STATE_PENDING_DELETION":         3,
+		"KEY_STATE_CREATING":                 4,
+		"KEY_STATE_PENDING_REPLICA_DELETION": 5,
 	}
 )
 
@@ -77,6 +88,60 @@ func (KeyState) EnumDescriptor() ([]byte, []int) {
 	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{0}
 }
 
+type ReplicaState int32
+
+const (
+	ReplicaState_REPLICA_STATE_UNSPECIFIED ReplicaState = 0
+	// Listed by AddReplica; the replica region has not confirmed yet.
+	ReplicaState_REPLICA_STATE_CREATING ReplicaState = 1
+	ReplicaState_REPLICA_STATE_ACTIVE   ReplicaState = 2
+	// The replica region reported its key pending deletion.
+	ReplicaState_REPLICA_STATE_DELETING ReplicaState = 3
+)
+
+// Enum value maps for ReplicaState.
+var (
+	ReplicaState_name = map[int32]string{
+		0: "REPLICA_STATE_UNSPECIFIED",
+		1: "REPLICA_STATE_CREATING",
+		2: "REPLICA_STATE_ACTIVE",
+		3: "REPLICA_STATE_DELETING",
+	}
+	ReplicaState_value = map[string]int32{
+		"REPLICA_STATE_UNSPECIFIED": 0,
+		"REPLICA_STATE_CREATING":    1,
+		"REPLICA_STATE_ACTIVE":      2,
+		"REPLICA_STATE_DELETING":    3,
+	}
+)
+
+func (x ReplicaState) Enum() *ReplicaState {
+	p := new(ReplicaState)
+	*p = x
+	return p
+}
+
+func (x ReplicaState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReplicaState) Descriptor() protoreflect.EnumDescriptor {
+	return file_fsm_fsmpb_fsm_proto_enumTypes[1].Descriptor()
+}
+
+func (ReplicaState) Type() protoreflect.EnumType {
+	return &file_fsm_fsmpb_fsm_proto_enumTypes[1]
+}
+
+func (x ReplicaState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReplicaState.Descriptor instead.
+func (ReplicaState) EnumDescriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{1}
+}
+
 // Command is the one envelope every Raft log entry holds.
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -103,10 +168,17 @@ type Command struct {
 	//	*Command_PutKeyPolicy
 	//	*Command_CreateGrant
 	//	*Command_RemoveGrant
+	//	*Command_AddReplica
+	//	*Command_ImportReplicaKey
+	//	*Command_ApplySharedChange
+	//	*Command_AckReplica
 	//	*Command_InitRegion
 	//	*Command_AddDomainKey
 	//	*Command_RegisterNode
 	//	*Command_DeregisterNode
+	//	*Command_UpdatePrimaryRegion
+	//	*Command_RemoveReplica
+	//	*Command_MergeKeyVersions
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -307,6 +379,42 @@ func (x *Command) GetRemoveGrant() *RemoveGrant {
 	return nil
 }
 
+func (x *Command) GetAddReplica() *AddReplica {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AddReplica); ok {
+			return x.AddReplica
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetImportReplicaKey() *ImportReplicaKey {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ImportReplicaKey); ok {
+			return x.ImportReplicaKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetApplySharedChange() *ApplySharedChange {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ApplySharedChange); ok {
+			return x.ApplySharedChange
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAckReplica() *AckReplica {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AckReplica); ok {
+			return x.AckReplica
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetInitRegion() *InitRegion {
 	if x != nil {
 		if x, ok := x.Op.(*Command_InitRegion); ok {
@@ -338,6 +446,33 @@ func (x *Command) GetDeregisterNode() *DeregisterNode {
 	if x != nil {
 		if x, ok := x.Op.(*Command_DeregisterNode); ok {
 			return x.DeregisterNode
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUpdatePrimaryRegion() *UpdatePrimaryRegion {
+	if x != nil {
+		if x, ok := x.Op.(*Command_UpdatePrimaryRegion); ok {
+			return x.UpdatePrimaryRegion
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRemoveReplica() *RemoveReplica {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RemoveReplica); ok {
+			return x.RemoveReplica
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMergeKeyVersions() *MergeKeyVersions {
+	if x != nil {
+		if x, ok := x.Op.(*Command_MergeKeyVersions); ok {
+			return x.MergeKeyVersions
 		}
 	}
 	return nil
@@ -411,6 +546,22 @@ type Command_RemoveGrant struct {
 	RemoveGrant *RemoveGrant `protobuf:"bytes,25,opt,name=remove_grant,json=removeGrant,proto3,oneof"`
 }
 
+type Command_AddReplica struct {
+	AddReplica *AddReplica `protobuf:"bytes,26,opt,name=add_replica,json=addReplica,proto3,oneof"`
+}
+
+type Command_ImportReplicaKey struct {
+	ImportReplicaKey *ImportReplicaKey `protobuf:"bytes,27,opt,name=import_replica_key,json=importReplicaKey,proto3,oneof"`
+}
+
+type Command_ApplySharedChange struct {
+	ApplySharedChange *ApplySharedChange `protobuf:"bytes,28,opt,name=apply_shared_change,json=applySharedChange,proto3,oneof"`
+}
+
+type Command_AckReplica struct {
+	AckReplica *AckReplica `protobuf:"bytes,29,opt,name=ack_replica,json=ackReplica,proto3,oneof"`
+}
+
 type Command_InitRegion struct {
 	InitRegion *InitRegion `protobuf:"bytes,30,opt,name=init_region,json=initRegion,proto3,oneof"`
 }
@@ -425,6 +576,18 @@ type Command_RegisterNode struct {
 
 type Command_DeregisterNode struct {
 	DeregisterNode *DeregisterNode `protobuf:"bytes,33,opt,name=deregister_node,json=deregisterNode,proto3,oneof"`
+}
+
+type Command_UpdatePrimaryRegion struct {
+	UpdatePrimaryRegion *UpdatePrimaryRegion `protobuf:"bytes,34,opt,name=update_primary_region,json=updatePrimaryRegion,proto3,oneof"`
+}
+
+type Command_RemoveReplica struct {
+	RemoveReplica *RemoveReplica `protobuf:"bytes,35,opt,name=remove_replica,json=removeReplica,proto3,oneof"`
+}
+
+type Command_MergeKeyVersions struct {
+	MergeKeyVersions *MergeKeyVersions `protobuf:"bytes,36,opt,name=merge_key_versions,json=mergeKeyVersions,proto3,oneof"`
 }
 
 func (*Command_CreateKey) isCommand_Op() {}
@@ -459,6 +622,14 @@ func (*Command_CreateGrant) isCommand_Op() {}
 
 func (*Command_RemoveGrant) isCommand_Op() {}
 
+func (*Command_AddReplica) isCommand_Op() {}
+
+func (*Command_ImportReplicaKey) isCommand_Op() {}
+
+func (*Command_ApplySharedChange) isCommand_Op() {}
+
+func (*Command_AckReplica) isCommand_Op() {}
+
 func (*Command_InitRegion) isCommand_Op() {}
 
 func (*Command_AddDomainKey) isCommand_Op() {}
@@ -466,6 +637,12 @@ func (*Command_AddDomainKey) isCommand_Op() {}
 func (*Command_RegisterNode) isCommand_Op() {}
 
 func (*Command_DeregisterNode) isCommand_Op() {}
+
+func (*Command_UpdatePrimaryRegion) isCommand_Op() {}
+
+func (*Command_RemoveReplica) isCommand_Op() {}
+
+func (*Command_MergeKeyVersions) isCommand_Op() {}
 
 // Key is one customer key. Strings use AWS KMS spellings
 // (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT) plus Trent's protection levels
@@ -494,7 +671,9 @@ type Key struct {
 	// Key policy exactly as the caller supplied it (JSON, at most 32 KiB).
 	// Empty only for keys created before policies existed; the transport then
 	// applies the default policy for creator.
-	Policy        []byte `protobuf:"bytes,17,opt,name=policy,proto3" json:"policy,omitempty"`
+	Policy []byte `protobuf:"bytes,17,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Set only for multi-region keys (ids "mrk-" + 32 hex digits).
+	MultiRegion   *MultiRegion `protobuf:"bytes,18,opt,name=multi_region,json=multiRegion,proto3" json:"multi_region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -648,6 +827,198 @@ func (x *Key) GetPolicy() []byte {
 	return nil
 }
 
+func (x *Key) GetMultiRegion() *MultiRegion {
+	if x != nil {
+		return x.MultiRegion
+	}
+	return nil
+}
+
+// MultiRegion is a multi-region key's view of its replication. The primary
+// region owns the shared properties (versions, spec, usage, rotation) and
+// numbers each change of them (shared_seq); replicas apply the changes and
+// confirm them (acked_seq, the replicator's cursor). epoch fences failovers:
+// a change from a higher epoch wins.
+type MultiRegion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PrimaryRegion string                 `protobuf:"bytes,1,opt,name=primary_region,json=primaryRegion,proto3" json:"primary_region,omitempty"`
+	// 1 at creation; each UpdatePrimaryRegion raises it.
+	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// At the primary: the number of the latest change of the shared
+	// properties in this epoch. 0 at a replica.
+	SharedSeq uint64 `protobuf:"varint,3,opt,name=shared_seq,json=sharedSeq,proto3" json:"shared_seq,omitempty"`
+	// At the primary: its replicas and their cursors. At a replica: the list
+	// as the primary last shipped it.
+	Replicas []*Replica `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// At a replica: the seq of the primary's latest change applied here, and
+	// the command time it was applied at.
+	AppliedSeq          uint64 `protobuf:"varint,5,opt,name=applied_seq,json=appliedSeq,proto3" json:"applied_seq,omitempty"`
+	AppliedTimeUnixNano int64  `protobuf:"varint,6,opt,name=applied_time_unix_nano,json=appliedTimeUnixNano,proto3" json:"applied_time_unix_nano,omitempty"`
+	// The version Encrypt uses in this region; never a pending one at the
+	// primary.
+	CurrentVersionId []byte `protobuf:"bytes,7,opt,name=current_version_id,json=currentVersionId,proto3" json:"current_version_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *MultiRegion) Reset() {
+	*x = MultiRegion{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiRegion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiRegion) ProtoMessage() {}
+
+func (x *MultiRegion) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiRegion.ProtoReflect.Descriptor instead.
+func (*MultiRegion) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MultiRegion) GetPrimaryRegion() string {
+	if x != nil {
+		return x.PrimaryRegion
+	}
+	return ""
+}
+
+func (x *MultiRegion) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *MultiRegion) GetSharedSeq() uint64 {
+	if x != nil {
+		return x.SharedSeq
+	}
+	return 0
+}
+
+func (x *MultiRegion) GetReplicas() []*Replica {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *MultiRegion) GetAppliedSeq() uint64 {
+	if x != nil {
+		return x.AppliedSeq
+	}
+	return 0
+}
+
+func (x *MultiRegion) GetAppliedTimeUnixNano() int64 {
+	if x != nil {
+		return x.AppliedTimeUnixNano
+	}
+	return 0
+}
+
+func (x *MultiRegion) GetCurrentVersionId() []byte {
+	if x != nil {
+		return x.CurrentVersionId
+	}
+	return nil
+}
+
+type Replica struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Region string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	State  ReplicaState           `protobuf:"varint,2,opt,name=state,proto3,enum=trent.fsm.v1.ReplicaState" json:"state,omitempty"`
+	// The primary's shared_seq (in its current epoch) the replica confirmed.
+	AckedSeq          uint64 `protobuf:"varint,3,opt,name=acked_seq,json=ackedSeq,proto3" json:"acked_seq,omitempty"`
+	AckedTimeUnixNano int64  `protobuf:"varint,4,opt,name=acked_time_unix_nano,json=ackedTimeUnixNano,proto3" json:"acked_time_unix_nano,omitempty"`
+	// The replicator's last failure shipping to this replica ("" after a
+	// success).
+	LastError     string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Replica) Reset() {
+	*x = Replica{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Replica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Replica) ProtoMessage() {}
+
+func (x *Replica) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Replica.ProtoReflect.Descriptor instead.
+func (*Replica) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Replica) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Replica) GetState() ReplicaState {
+	if x != nil {
+		return x.State
+	}
+	return ReplicaState_REPLICA_STATE_UNSPECIFIED
+}
+
+func (x *Replica) GetAckedSeq() uint64 {
+	if x != nil {
+		return x.AckedSeq
+	}
+	return 0
+}
+
+func (x *Replica) GetAckedTimeUnixNano() int64 {
+	if x != nil {
+		return x.AckedTimeUnixNano
+	}
+	return 0
+}
+
+func (x *Replica) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 type KeyVersion struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 16 random bytes chosen by the proposer; appears in every ciphertext.
@@ -657,14 +1028,27 @@ type KeyVersion struct {
 	DomainKeyId          string `protobuf:"bytes,3,opt,name=domain_key_id,json=domainKeyId,proto3" json:"domain_key_id,omitempty"`
 	CreationTimeUnixNano int64  `protobuf:"varint,4,opt,name=creation_time_unix_nano,json=creationTimeUnixNano,proto3" json:"creation_time_unix_nano,omitempty"`
 	// "" for the first version, else AUTOMATIC or ON_DEMAND.
-	RotationType  string `protobuf:"bytes,5,opt,name=rotation_type,json=rotationType,proto3" json:"rotation_type,omitempty"`
+	RotationType string `protobuf:"bytes,5,opt,name=rotation_type,json=rotationType,proto3" json:"rotation_type,omitempty"`
+	// Multi-region keys only. pending: created by a rotation at the primary
+	// and not yet confirmed by every replica, so never used for Encrypt
+	// anywhere (Decrypt works).
+	Pending bool `protobuf:"varint,6,opt,name=pending,proto3" json:"pending,omitempty"`
+	// The region and epoch under which the version was created.
+	OriginRegion string `protobuf:"bytes,7,opt,name=origin_region,json=originRegion,proto3" json:"origin_region,omitempty"`
+	OriginEpoch  uint64 `protobuf:"varint,8,opt,name=origin_epoch,json=originEpoch,proto3" json:"origin_epoch,omitempty"`
+	// The primary's shared_seq that first carried the version; it stops being
+	// pending when every replica has acked a seq at least this high.
+	AddedSeq uint64 `protobuf:"varint,9,opt,name=added_seq,json=addedSeq,proto3" json:"added_seq,omitempty"`
+	// Held by this region but not (as far as it knows) by the primary: the
+	// replicator ships it there with MergeKeyVersions.
+	Unshipped     bool `protobuf:"varint,10,opt,name=unshipped,proto3" json:"unshipped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *KeyVersion) Reset() {
 	*x = KeyVersion{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[2]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +1060,7 @@ func (x *KeyVersion) String() string {
 func (*KeyVersion) ProtoMessage() {}
 
 func (x *KeyVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[2]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +1073,7 @@ func (x *KeyVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyVersion.ProtoReflect.Descriptor instead.
 func (*KeyVersion) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{2}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *KeyVersion) GetVersionId() []byte {
@@ -727,6 +1111,41 @@ func (x *KeyVersion) GetRotationType() string {
 	return ""
 }
 
+func (x *KeyVersion) GetPending() bool {
+	if x != nil {
+		return x.Pending
+	}
+	return false
+}
+
+func (x *KeyVersion) GetOriginRegion() string {
+	if x != nil {
+		return x.OriginRegion
+	}
+	return ""
+}
+
+func (x *KeyVersion) GetOriginEpoch() uint64 {
+	if x != nil {
+		return x.OriginEpoch
+	}
+	return 0
+}
+
+func (x *KeyVersion) GetAddedSeq() uint64 {
+	if x != nil {
+		return x.AddedSeq
+	}
+	return 0
+}
+
+func (x *KeyVersion) GetUnshipped() bool {
+	if x != nil {
+		return x.Unshipped
+	}
+	return false
+}
+
 type Alias struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Full name including the "alias/" prefix.
@@ -740,7 +1159,7 @@ type Alias struct {
 
 func (x *Alias) Reset() {
 	*x = Alias{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[3]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +1171,7 @@ func (x *Alias) String() string {
 func (*Alias) ProtoMessage() {}
 
 func (x *Alias) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[3]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +1184,7 @@ func (x *Alias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alias.ProtoReflect.Descriptor instead.
 func (*Alias) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{3}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Alias) GetName() string {
@@ -806,7 +1225,7 @@ type DomainKey struct {
 
 func (x *DomainKey) Reset() {
 	*x = DomainKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[4]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +1237,7 @@ func (x *DomainKey) String() string {
 func (*DomainKey) ProtoMessage() {}
 
 func (x *DomainKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[4]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +1250,7 @@ func (x *DomainKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainKey.ProtoReflect.Descriptor instead.
 func (*DomainKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{4}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DomainKey) GetId() string {
@@ -859,7 +1278,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[5]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1290,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[5]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1303,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{5}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Node) GetId() string {
@@ -924,7 +1343,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[6]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1355,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[6]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1368,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{6}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Region) GetName() string {
@@ -1004,7 +1423,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[7]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1435,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[7]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1448,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{7}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Grant) GetGrantId() string {
@@ -1115,7 +1534,7 @@ type RemovedGrant struct {
 
 func (x *RemovedGrant) Reset() {
 	*x = RemovedGrant{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1546,7 @@ func (x *RemovedGrant) String() string {
 func (*RemovedGrant) ProtoMessage() {}
 
 func (x *RemovedGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1559,7 @@ func (x *RemovedGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovedGrant.ProtoReflect.Descriptor instead.
 func (*RemovedGrant) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{8}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RemovedGrant) GetGrantId() string {
@@ -1185,7 +1604,7 @@ type ManagementEvent struct {
 
 func (x *ManagementEvent) Reset() {
 	*x = ManagementEvent{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1616,7 @@ func (x *ManagementEvent) String() string {
 func (*ManagementEvent) ProtoMessage() {}
 
 func (x *ManagementEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1629,7 @@ func (x *ManagementEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagementEvent.ProtoReflect.Descriptor instead.
 func (*ManagementEvent) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{9}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ManagementEvent) GetIndex() uint64 {
@@ -1278,7 +1697,7 @@ type CreateKey struct {
 
 func (x *CreateKey) Reset() {
 	*x = CreateKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1709,7 @@ func (x *CreateKey) String() string {
 func (*CreateKey) ProtoMessage() {}
 
 func (x *CreateKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1722,7 @@ func (x *CreateKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKey.ProtoReflect.Descriptor instead.
 func (*CreateKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{10}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateKey) GetKey() *Key {
@@ -1323,7 +1742,7 @@ type UpdateKeyDescription struct {
 
 func (x *UpdateKeyDescription) Reset() {
 	*x = UpdateKeyDescription{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1754,7 @@ func (x *UpdateKeyDescription) String() string {
 func (*UpdateKeyDescription) ProtoMessage() {}
 
 func (x *UpdateKeyDescription) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1767,7 @@ func (x *UpdateKeyDescription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateKeyDescription.ProtoReflect.Descriptor instead.
 func (*UpdateKeyDescription) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{11}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateKeyDescription) GetKeyId() string {
@@ -1375,7 +1794,7 @@ type SetKeyEnabled struct {
 
 func (x *SetKeyEnabled) Reset() {
 	*x = SetKeyEnabled{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1806,7 @@ func (x *SetKeyEnabled) String() string {
 func (*SetKeyEnabled) ProtoMessage() {}
 
 func (x *SetKeyEnabled) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1819,7 @@ func (x *SetKeyEnabled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetKeyEnabled.ProtoReflect.Descriptor instead.
 func (*SetKeyEnabled) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{12}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetKeyEnabled) GetKeyId() string {
@@ -1427,7 +1846,7 @@ type ScheduleKeyDeletion struct {
 
 func (x *ScheduleKeyDeletion) Reset() {
 	*x = ScheduleKeyDeletion{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1858,7 @@ func (x *ScheduleKeyDeletion) String() string {
 func (*ScheduleKeyDeletion) ProtoMessage() {}
 
 func (x *ScheduleKeyDeletion) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1871,7 @@ func (x *ScheduleKeyDeletion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleKeyDeletion.ProtoReflect.Descriptor instead.
 func (*ScheduleKeyDeletion) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{13}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ScheduleKeyDeletion) GetKeyId() string {
@@ -1478,7 +1897,7 @@ type CancelKeyDeletion struct {
 
 func (x *CancelKeyDeletion) Reset() {
 	*x = CancelKeyDeletion{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1909,7 @@ func (x *CancelKeyDeletion) String() string {
 func (*CancelKeyDeletion) ProtoMessage() {}
 
 func (x *CancelKeyDeletion) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1922,7 @@ func (x *CancelKeyDeletion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelKeyDeletion.ProtoReflect.Descriptor instead.
 func (*CancelKeyDeletion) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{14}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelKeyDeletion) GetKeyId() string {
@@ -1524,7 +1943,7 @@ type DeleteKey struct {
 
 func (x *DeleteKey) Reset() {
 	*x = DeleteKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1955,7 @@ func (x *DeleteKey) String() string {
 func (*DeleteKey) ProtoMessage() {}
 
 func (x *DeleteKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1968,7 @@ func (x *DeleteKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteKey.ProtoReflect.Descriptor instead.
 func (*DeleteKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{15}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteKey) GetKeyId() string {
@@ -1570,7 +1989,7 @@ type SetKeyRotation struct {
 
 func (x *SetKeyRotation) Reset() {
 	*x = SetKeyRotation{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +2001,7 @@ func (x *SetKeyRotation) String() string {
 func (*SetKeyRotation) ProtoMessage() {}
 
 func (x *SetKeyRotation) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +2014,7 @@ func (x *SetKeyRotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetKeyRotation.ProtoReflect.Descriptor instead.
 func (*SetKeyRotation) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{16}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetKeyRotation) GetKeyId() string {
@@ -1629,7 +2048,7 @@ type RotateKey struct {
 
 func (x *RotateKey) Reset() {
 	*x = RotateKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +2060,7 @@ func (x *RotateKey) String() string {
 func (*RotateKey) ProtoMessage() {}
 
 func (x *RotateKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +2073,7 @@ func (x *RotateKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKey.ProtoReflect.Descriptor instead.
 func (*RotateKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RotateKey) GetKeyId() string {
@@ -1681,7 +2100,7 @@ type CreateAlias struct {
 
 func (x *CreateAlias) Reset() {
 	*x = CreateAlias{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +2112,7 @@ func (x *CreateAlias) String() string {
 func (*CreateAlias) ProtoMessage() {}
 
 func (x *CreateAlias) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +2125,7 @@ func (x *CreateAlias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAlias.ProtoReflect.Descriptor instead.
 func (*CreateAlias) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{18}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateAlias) GetAliasName() string {
@@ -1733,7 +2152,7 @@ type UpdateAlias struct {
 
 func (x *UpdateAlias) Reset() {
 	*x = UpdateAlias{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +2164,7 @@ func (x *UpdateAlias) String() string {
 func (*UpdateAlias) ProtoMessage() {}
 
 func (x *UpdateAlias) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +2177,7 @@ func (x *UpdateAlias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAlias.ProtoReflect.Descriptor instead.
 func (*UpdateAlias) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{19}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateAlias) GetAliasName() string {
@@ -1784,7 +2203,7 @@ type DeleteAlias struct {
 
 func (x *DeleteAlias) Reset() {
 	*x = DeleteAlias{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +2215,7 @@ func (x *DeleteAlias) String() string {
 func (*DeleteAlias) ProtoMessage() {}
 
 func (x *DeleteAlias) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2228,7 @@ func (x *DeleteAlias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAlias.ProtoReflect.Descriptor instead.
 func (*DeleteAlias) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{20}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteAlias) GetAliasName() string {
@@ -1829,7 +2248,7 @@ type TagResource struct {
 
 func (x *TagResource) Reset() {
 	*x = TagResource{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +2260,7 @@ func (x *TagResource) String() string {
 func (*TagResource) ProtoMessage() {}
 
 func (x *TagResource) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +2273,7 @@ func (x *TagResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResource.ProtoReflect.Descriptor instead.
 func (*TagResource) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{21}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TagResource) GetKeyId() string {
@@ -1881,7 +2300,7 @@ type UntagResource struct {
 
 func (x *UntagResource) Reset() {
 	*x = UntagResource{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +2312,7 @@ func (x *UntagResource) String() string {
 func (*UntagResource) ProtoMessage() {}
 
 func (x *UntagResource) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +2325,7 @@ func (x *UntagResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResource.ProtoReflect.Descriptor instead.
 func (*UntagResource) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{22}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UntagResource) GetKeyId() string {
@@ -1933,7 +2352,7 @@ type PutKeyPolicy struct {
 
 func (x *PutKeyPolicy) Reset() {
 	*x = PutKeyPolicy{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1945,7 +2364,7 @@ func (x *PutKeyPolicy) String() string {
 func (*PutKeyPolicy) ProtoMessage() {}
 
 func (x *PutKeyPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1958,7 +2377,7 @@ func (x *PutKeyPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutKeyPolicy.ProtoReflect.Descriptor instead.
 func (*PutKeyPolicy) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{23}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PutKeyPolicy) GetKeyId() string {
@@ -1989,7 +2408,7 @@ type CreateGrant struct {
 
 func (x *CreateGrant) Reset() {
 	*x = CreateGrant{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2420,7 @@ func (x *CreateGrant) String() string {
 func (*CreateGrant) ProtoMessage() {}
 
 func (x *CreateGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2433,7 @@ func (x *CreateGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrant.ProtoReflect.Descriptor instead.
 func (*CreateGrant) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{24}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateGrant) GetGrant() *Grant {
@@ -2050,7 +2469,7 @@ type RemoveGrant struct {
 
 func (x *RemoveGrant) Reset() {
 	*x = RemoveGrant{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2481,7 @@ func (x *RemoveGrant) String() string {
 func (*RemoveGrant) ProtoMessage() {}
 
 func (x *RemoveGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2494,7 @@ func (x *RemoveGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveGrant.ProtoReflect.Descriptor instead.
 func (*RemoveGrant) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{25}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveGrant) GetKeyId() string {
@@ -2099,6 +2518,494 @@ func (x *RemoveGrant) GetRevoke() bool {
 	return false
 }
 
+// AddReplica (ReplicateKey at the primary) lists a new replica region of a
+// multi-region primary key; the replicator then creates it there.
+type AddReplica struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddReplica) Reset() {
+	*x = AddReplica{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddReplica) ProtoMessage() {}
+
+func (x *AddReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddReplica.ProtoReflect.Descriptor instead.
+func (*AddReplica) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AddReplica) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *AddReplica) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+// ImportReplicaKey creates the replica key in the replica region: the shared
+// properties and versions as the primary shipped them (key tokens already
+// re-wrapped under this region's domain key by the proposer), the
+// multi_region record with the primary, epoch and applied_seq, and this
+// region's own description, policy and tags.
+type ImportReplicaKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportReplicaKey) Reset() {
+	*x = ImportReplicaKey{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportReplicaKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportReplicaKey) ProtoMessage() {}
+
+func (x *ImportReplicaKey) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportReplicaKey.ProtoReflect.Descriptor instead.
+func (*ImportReplicaKey) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ImportReplicaKey) GetKey() *Key {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// ApplySharedChange carries the primary's full shared state at (epoch, seq)
+// to a replica. Versions are merged as a grow-only set; the rest is taken
+// only if (epoch, primary_region) and seq are newer than what the key holds.
+type ApplySharedChange struct {
+	state                    protoimpl.MessageState `protogen:"open.v1"`
+	KeyId                    string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	PrimaryRegion            string                 `protobuf:"bytes,2,opt,name=primary_region,json=primaryRegion,proto3" json:"primary_region,omitempty"`
+	Epoch                    uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Seq                      uint64                 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	Versions                 []*KeyVersion          `protobuf:"bytes,5,rep,name=versions,proto3" json:"versions,omitempty"`
+	CurrentVersionId         []byte                 `protobuf:"bytes,6,opt,name=current_version_id,json=currentVersionId,proto3" json:"current_version_id,omitempty"`
+	RotationEnabled          bool                   `protobuf:"varint,7,opt,name=rotation_enabled,json=rotationEnabled,proto3" json:"rotation_enabled,omitempty"`
+	RotationPeriodDays       int32                  `protobuf:"varint,8,opt,name=rotation_period_days,json=rotationPeriodDays,proto3" json:"rotation_period_days,omitempty"`
+	NextRotationTimeUnixNano int64                  `protobuf:"varint,9,opt,name=next_rotation_time_unix_nano,json=nextRotationTimeUnixNano,proto3" json:"next_rotation_time_unix_nano,omitempty"`
+	Replicas                 []*Replica             `protobuf:"bytes,10,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *ApplySharedChange) Reset() {
+	*x = ApplySharedChange{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplySharedChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplySharedChange) ProtoMessage() {}
+
+func (x *ApplySharedChange) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplySharedChange.ProtoReflect.Descriptor instead.
+func (*ApplySharedChange) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ApplySharedChange) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ApplySharedChange) GetPrimaryRegion() string {
+	if x != nil {
+		return x.PrimaryRegion
+	}
+	return ""
+}
+
+func (x *ApplySharedChange) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ApplySharedChange) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ApplySharedChange) GetVersions() []*KeyVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *ApplySharedChange) GetCurrentVersionId() []byte {
+	if x != nil {
+		return x.CurrentVersionId
+	}
+	return nil
+}
+
+func (x *ApplySharedChange) GetRotationEnabled() bool {
+	if x != nil {
+		return x.RotationEnabled
+	}
+	return false
+}
+
+func (x *ApplySharedChange) GetRotationPeriodDays() int32 {
+	if x != nil {
+		return x.RotationPeriodDays
+	}
+	return 0
+}
+
+func (x *ApplySharedChange) GetNextRotationTimeUnixNano() int64 {
+	if x != nil {
+		return x.NextRotationTimeUnixNano
+	}
+	return 0
+}
+
+func (x *ApplySharedChange) GetReplicas() []*Replica {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+// AckReplica records at the primary that region applied the change with
+// that epoch and seq (or failed: last_error), and whether the replica key is
+// pending deletion there.
+type AckReplica struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Seq           uint64                 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	LastError     string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Deleting      bool                   `protobuf:"varint,6,opt,name=deleting,proto3" json:"deleting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckReplica) Reset() {
+	*x = AckReplica{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckReplica) ProtoMessage() {}
+
+func (x *AckReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckReplica.ProtoReflect.Descriptor instead.
+func (*AckReplica) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AckReplica) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *AckReplica) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *AckReplica) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *AckReplica) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AckReplica) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *AckReplica) GetDeleting() bool {
+	if x != nil {
+		return x.Deleting
+	}
+	return false
+}
+
+// UpdatePrimaryRegion moves the primary to new_primary under epoch, which
+// must be above the key's. Applied at new_primary it promotes that region
+// (planned, or forced while the old primary is unreachable); anywhere else
+// it records the new primary and demotes a region that was primary.
+type UpdatePrimaryRegion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	NewPrimary    string                 `protobuf:"bytes,2,opt,name=new_primary,json=newPrimary,proto3" json:"new_primary,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Forced        bool                   `protobuf:"varint,4,opt,name=forced,proto3" json:"forced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePrimaryRegion) Reset() {
+	*x = UpdatePrimaryRegion{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePrimaryRegion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePrimaryRegion) ProtoMessage() {}
+
+func (x *UpdatePrimaryRegion) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePrimaryRegion.ProtoReflect.Descriptor instead.
+func (*UpdatePrimaryRegion) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UpdatePrimaryRegion) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *UpdatePrimaryRegion) GetNewPrimary() string {
+	if x != nil {
+		return x.NewPrimary
+	}
+	return ""
+}
+
+func (x *UpdatePrimaryRegion) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *UpdatePrimaryRegion) GetForced() bool {
+	if x != nil {
+		return x.Forced
+	}
+	return false
+}
+
+// RemoveReplica drops a replica region whose key was deleted.
+type RemoveReplica struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveReplica) Reset() {
+	*x = RemoveReplica{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveReplica) ProtoMessage() {}
+
+func (x *RemoveReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveReplica.ProtoReflect.Descriptor instead.
+func (*RemoveReplica) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RemoveReplica) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RemoveReplica) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+// MergeKeyVersions adds versions another region holds and this one may not
+// (a demoted primary's unreplicated versions); never removes any.
+type MergeKeyVersions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Versions      []*KeyVersion          `protobuf:"bytes,2,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeKeyVersions) Reset() {
+	*x = MergeKeyVersions{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeKeyVersions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeKeyVersions) ProtoMessage() {}
+
+func (x *MergeKeyVersions) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeKeyVersions.ProtoReflect.Descriptor instead.
+func (*MergeKeyVersions) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *MergeKeyVersions) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *MergeKeyVersions) GetVersions() []*KeyVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
 // First command of a region, proposed by the bootstrapping node.
 type InitRegion struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2111,7 +3018,7 @@ type InitRegion struct {
 
 func (x *InitRegion) Reset() {
 	*x = InitRegion{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +3030,7 @@ func (x *InitRegion) String() string {
 func (*InitRegion) ProtoMessage() {}
 
 func (x *InitRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +3043,7 @@ func (x *InitRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRegion.ProtoReflect.Descriptor instead.
 func (*InitRegion) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{26}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *InitRegion) GetName() string {
@@ -2170,7 +3077,7 @@ type AddDomainKey struct {
 
 func (x *AddDomainKey) Reset() {
 	*x = AddDomainKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +3089,7 @@ func (x *AddDomainKey) String() string {
 func (*AddDomainKey) ProtoMessage() {}
 
 func (x *AddDomainKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +3102,7 @@ func (x *AddDomainKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainKey.ProtoReflect.Descriptor instead.
 func (*AddDomainKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{27}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AddDomainKey) GetDomainKey() *DomainKey {
@@ -2221,7 +3128,7 @@ type RegisterNode struct {
 
 func (x *RegisterNode) Reset() {
 	*x = RegisterNode{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +3140,7 @@ func (x *RegisterNode) String() string {
 func (*RegisterNode) ProtoMessage() {}
 
 func (x *RegisterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +3153,7 @@ func (x *RegisterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNode.ProtoReflect.Descriptor instead.
 func (*RegisterNode) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{28}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RegisterNode) GetNode() *Node {
@@ -2265,7 +3172,7 @@ type DeregisterNode struct {
 
 func (x *DeregisterNode) Reset() {
 	*x = DeregisterNode{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +3184,7 @@ func (x *DeregisterNode) String() string {
 func (*DeregisterNode) ProtoMessage() {}
 
 func (x *DeregisterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +3197,7 @@ func (x *DeregisterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterNode.ProtoReflect.Descriptor instead.
 func (*DeregisterNode) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{29}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeregisterNode) GetId() string {
@@ -2321,7 +3228,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2333,7 +3240,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2346,7 +3253,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{30}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -2484,7 +3391,7 @@ var File_fsm_fsmpb_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\x13fsm/fsmpb/fsm.proto\x12\ftrent.fsm.v1\"\xb1\v\n" +
+	"\x13fsm/fsmpb/fsm.proto\x12\ftrent.fsm.v1\"\xbd\x0f\n" +
 	"\aCommand\x12$\n" +
 	"\x0etime_unix_nano\x18\x01 \x01(\x03R\ftimeUnixNano\x12\x1c\n" +
 	"\tprincipal\x18\x02 \x01(\tR\tprincipal\x128\n" +
@@ -2508,12 +3415,21 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x0eput_key_policy\x18\x17 \x01(\v2\x1a.trent.fsm.v1.PutKeyPolicyH\x00R\fputKeyPolicy\x12>\n" +
 	"\fcreate_grant\x18\x18 \x01(\v2\x19.trent.fsm.v1.CreateGrantH\x00R\vcreateGrant\x12>\n" +
 	"\fremove_grant\x18\x19 \x01(\v2\x19.trent.fsm.v1.RemoveGrantH\x00R\vremoveGrant\x12;\n" +
+	"\vadd_replica\x18\x1a \x01(\v2\x18.trent.fsm.v1.AddReplicaH\x00R\n" +
+	"addReplica\x12N\n" +
+	"\x12import_replica_key\x18\x1b \x01(\v2\x1e.trent.fsm.v1.ImportReplicaKeyH\x00R\x10importReplicaKey\x12Q\n" +
+	"\x13apply_shared_change\x18\x1c \x01(\v2\x1f.trent.fsm.v1.ApplySharedChangeH\x00R\x11applySharedChange\x12;\n" +
+	"\vack_replica\x18\x1d \x01(\v2\x18.trent.fsm.v1.AckReplicaH\x00R\n" +
+	"ackReplica\x12;\n" +
 	"\vinit_region\x18\x1e \x01(\v2\x18.trent.fsm.v1.InitRegionH\x00R\n" +
 	"initRegion\x12B\n" +
 	"\x0eadd_domain_key\x18\x1f \x01(\v2\x1a.trent.fsm.v1.AddDomainKeyH\x00R\faddDomainKey\x12A\n" +
 	"\rregister_node\x18  \x01(\v2\x1a.trent.fsm.v1.RegisterNodeH\x00R\fregisterNode\x12G\n" +
-	"\x0fderegister_node\x18! \x01(\v2\x1c.trent.fsm.v1.DeregisterNodeH\x00R\x0ederegisterNodeB\x04\n" +
-	"\x02op\"\xf4\x05\n" +
+	"\x0fderegister_node\x18! \x01(\v2\x1c.trent.fsm.v1.DeregisterNodeH\x00R\x0ederegisterNode\x12W\n" +
+	"\x15update_primary_region\x18\" \x01(\v2!.trent.fsm.v1.UpdatePrimaryRegionH\x00R\x13updatePrimaryRegion\x12D\n" +
+	"\x0eremove_replica\x18# \x01(\v2\x1b.trent.fsm.v1.RemoveReplicaH\x00R\rremoveReplica\x12N\n" +
+	"\x12merge_key_versions\x18$ \x01(\v2\x1e.trent.fsm.v1.MergeKeyVersionsH\x00R\x10mergeKeyVersionsB\x04\n" +
+	"\x02op\"\xb2\x06\n" +
 	"\x03Key\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x19\n" +
@@ -2532,10 +3448,28 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x04tags\x18\x0e \x03(\v2\x1b.trent.fsm.v1.Key.TagsEntryR\x04tags\x12\x16\n" +
 	"\x06origin\x18\x0f \x01(\tR\x06origin\x12\x18\n" +
 	"\acreator\x18\x10 \x01(\tR\acreator\x12\x16\n" +
-	"\x06policy\x18\x11 \x01(\fR\x06policy\x1a7\n" +
+	"\x06policy\x18\x11 \x01(\fR\x06policy\x12<\n" +
+	"\fmulti_region\x18\x12 \x01(\v2\x19.trent.fsm.v1.MultiRegionR\vmultiRegion\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc8\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa0\x02\n" +
+	"\vMultiRegion\x12%\n" +
+	"\x0eprimary_region\x18\x01 \x01(\tR\rprimaryRegion\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1d\n" +
+	"\n" +
+	"shared_seq\x18\x03 \x01(\x04R\tsharedSeq\x121\n" +
+	"\breplicas\x18\x04 \x03(\v2\x15.trent.fsm.v1.ReplicaR\breplicas\x12\x1f\n" +
+	"\vapplied_seq\x18\x05 \x01(\x04R\n" +
+	"appliedSeq\x123\n" +
+	"\x16applied_time_unix_nano\x18\x06 \x01(\x03R\x13appliedTimeUnixNano\x12,\n" +
+	"\x12current_version_id\x18\a \x01(\fR\x10currentVersionId\"\xc0\x01\n" +
+	"\aReplica\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x120\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1a.trent.fsm.v1.ReplicaStateR\x05state\x12\x1b\n" +
+	"\tacked_seq\x18\x03 \x01(\x04R\backedSeq\x12/\n" +
+	"\x14acked_time_unix_nano\x18\x04 \x01(\x03R\x11ackedTimeUnixNano\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\"\xe5\x02\n" +
 	"\n" +
 	"KeyVersion\x12\x1d\n" +
 	"\n" +
@@ -2543,7 +3477,13 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\tkey_token\x18\x02 \x01(\fR\bkeyToken\x12\"\n" +
 	"\rdomain_key_id\x18\x03 \x01(\tR\vdomainKeyId\x125\n" +
 	"\x17creation_time_unix_nano\x18\x04 \x01(\x03R\x14creationTimeUnixNano\x12#\n" +
-	"\rrotation_type\x18\x05 \x01(\tR\frotationType\"\xb4\x01\n" +
+	"\rrotation_type\x18\x05 \x01(\tR\frotationType\x12\x18\n" +
+	"\apending\x18\x06 \x01(\bR\apending\x12#\n" +
+	"\rorigin_region\x18\a \x01(\tR\foriginRegion\x12!\n" +
+	"\forigin_epoch\x18\b \x01(\x04R\voriginEpoch\x12\x1b\n" +
+	"\tadded_seq\x18\t \x01(\x04R\baddedSeq\x12\x1c\n" +
+	"\tunshipped\x18\n" +
+	" \x01(\bR\tunshipped\"\xb4\x01\n" +
 	"\x05Alias\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
 	"\rtarget_key_id\x18\x02 \x01(\tR\vtargetKeyId\x125\n" +
@@ -2648,7 +3588,46 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\vRemoveGrant\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x19\n" +
 	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x16\n" +
-	"\x06revoke\x18\x03 \x01(\bR\x06revoke\"\x80\x01\n" +
+	"\x06revoke\x18\x03 \x01(\bR\x06revoke\";\n" +
+	"\n" +
+	"AddReplica\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\"7\n" +
+	"\x10ImportReplicaKey\x12#\n" +
+	"\x03key\x18\x01 \x01(\v2\x11.trent.fsm.v1.KeyR\x03key\"\xad\x03\n" +
+	"\x11ApplySharedChange\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12%\n" +
+	"\x0eprimary_region\x18\x02 \x01(\tR\rprimaryRegion\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\x124\n" +
+	"\bversions\x18\x05 \x03(\v2\x18.trent.fsm.v1.KeyVersionR\bversions\x12,\n" +
+	"\x12current_version_id\x18\x06 \x01(\fR\x10currentVersionId\x12)\n" +
+	"\x10rotation_enabled\x18\a \x01(\bR\x0frotationEnabled\x120\n" +
+	"\x14rotation_period_days\x18\b \x01(\x05R\x12rotationPeriodDays\x12>\n" +
+	"\x1cnext_rotation_time_unix_nano\x18\t \x01(\x03R\x18nextRotationTimeUnixNano\x121\n" +
+	"\breplicas\x18\n" +
+	" \x03(\v2\x15.trent.fsm.v1.ReplicaR\breplicas\"\x9e\x01\n" +
+	"\n" +
+	"AckReplica\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x12\x1a\n" +
+	"\bdeleting\x18\x06 \x01(\bR\bdeleting\"{\n" +
+	"\x13UpdatePrimaryRegion\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1f\n" +
+	"\vnew_primary\x18\x02 \x01(\tR\n" +
+	"newPrimary\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06forced\x18\x04 \x01(\bR\x06forced\">\n" +
+	"\rRemoveReplica\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\"_\n" +
+	"\x10MergeKeyVersions\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x124\n" +
+	"\bversions\x18\x02 \x03(\v2\x18.trent.fsm.v1.KeyVersionR\bversions\"\x80\x01\n" +
 	"\n" +
 	"InitRegion\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
@@ -2674,12 +3653,19 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x05grant\x18\x06 \x01(\v2\x13.trent.fsm.v1.GrantH\x00R\x05grant\x12A\n" +
 	"\rremoved_grant\x18\a \x01(\v2\x1a.trent.fsm.v1.RemovedGrantH\x00R\fremovedGrant\x12J\n" +
 	"\x10management_event\x18\b \x01(\v2\x1d.trent.fsm.v1.ManagementEventH\x00R\x0fmanagementEventB\b\n" +
-	"\x06record*t\n" +
+	"\x06record*\xb4\x01\n" +
 	"\bKeyState\x12\x19\n" +
 	"\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11KEY_STATE_ENABLED\x10\x01\x12\x16\n" +
 	"\x12KEY_STATE_DISABLED\x10\x02\x12\x1e\n" +
-	"\x1aKEY_STATE_PENDING_DELETION\x10\x03B&Z$github.com/trent-kms/trent/fsm/fsmpbb\x06proto3"
+	"\x1aKEY_STATE_PENDING_DELETION\x10\x03\x12\x16\n" +
+	"\x12KEY_STATE_CREATING\x10\x04\x12&\n" +
+	"\"KEY_STATE_PENDING_REPLICA_DELETION\x10\x05*\x7f\n" +
+	"\fReplicaState\x12\x1d\n" +
+	"\x19REPLICA_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16REPLICA_STATE_CREATING\x10\x01\x12\x18\n" +
+	"\x14REPLICA_STATE_ACTIVE\x10\x02\x12\x1a\n" +
+	"\x16REPLICA_STATE_DELETING\x10\x03B&Z$github.com/trent-kms/trent/fsm/fsmpbb\x06proto3"
 
 var (
 	file_fsm_fsmpb_fsm_proto_rawDescOnce sync.Once
@@ -2693,93 +3679,117 @@ func file_fsm_fsmpb_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_fsmpb_fsm_proto_rawDescData
 }
 
-var file_fsm_fsmpb_fsm_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_fsm_fsmpb_fsm_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(KeyState)(0),                // 0: trent.fsm.v1.KeyState
-	(*Command)(nil),              // 1: trent.fsm.v1.Command
-	(*Key)(nil),                  // 2: trent.fsm.v1.Key
-	(*KeyVersion)(nil),           // 3: trent.fsm.v1.KeyVersion
-	(*Alias)(nil),                // 4: trent.fsm.v1.Alias
-	(*DomainKey)(nil),            // 5: trent.fsm.v1.DomainKey
-	(*Node)(nil),                 // 6: trent.fsm.v1.Node
-	(*Region)(nil),               // 7: trent.fsm.v1.Region
-	(*Grant)(nil),                // 8: trent.fsm.v1.Grant
-	(*RemovedGrant)(nil),         // 9: trent.fsm.v1.RemovedGrant
-	(*ManagementEvent)(nil),      // 10: trent.fsm.v1.ManagementEvent
-	(*CreateKey)(nil),            // 11: trent.fsm.v1.CreateKey
-	(*UpdateKeyDescription)(nil), // 12: trent.fsm.v1.UpdateKeyDescription
-	(*SetKeyEnabled)(nil),        // 13: trent.fsm.v1.SetKeyEnabled
-	(*ScheduleKeyDeletion)(nil),  // 14: trent.fsm.v1.ScheduleKeyDeletion
-	(*CancelKeyDeletion)(nil),    // 15: trent.fsm.v1.CancelKeyDeletion
-	(*DeleteKey)(nil),            // 16: trent.fsm.v1.DeleteKey
-	(*SetKeyRotation)(nil),       // 17: trent.fsm.v1.SetKeyRotation
-	(*RotateKey)(nil),            // 18: trent.fsm.v1.RotateKey
-	(*CreateAlias)(nil),          // 19: trent.fsm.v1.CreateAlias
-	(*UpdateAlias)(nil),          // 20: trent.fsm.v1.UpdateAlias
-	(*DeleteAlias)(nil),          // 21: trent.fsm.v1.DeleteAlias
-	(*TagResource)(nil),          // 22: trent.fsm.v1.TagResource
-	(*UntagResource)(nil),        // 23: trent.fsm.v1.UntagResource
-	(*PutKeyPolicy)(nil),         // 24: trent.fsm.v1.PutKeyPolicy
-	(*CreateGrant)(nil),          // 25: trent.fsm.v1.CreateGrant
-	(*RemoveGrant)(nil),          // 26: trent.fsm.v1.RemoveGrant
-	(*InitRegion)(nil),           // 27: trent.fsm.v1.InitRegion
-	(*AddDomainKey)(nil),         // 28: trent.fsm.v1.AddDomainKey
-	(*RegisterNode)(nil),         // 29: trent.fsm.v1.RegisterNode
-	(*DeregisterNode)(nil),       // 30: trent.fsm.v1.DeregisterNode
-	(*SnapshotRecord)(nil),       // 31: trent.fsm.v1.SnapshotRecord
-	nil,                          // 32: trent.fsm.v1.Key.TagsEntry
-	nil,                          // 33: trent.fsm.v1.Grant.EncryptionContextEqualsEntry
-	nil,                          // 34: trent.fsm.v1.Grant.EncryptionContextSubsetEntry
-	nil,                          // 35: trent.fsm.v1.TagResource.TagsEntry
+	(ReplicaState)(0),            // 1: trent.fsm.v1.ReplicaState
+	(*Command)(nil),              // 2: trent.fsm.v1.Command
+	(*Key)(nil),                  // 3: trent.fsm.v1.Key
+	(*MultiRegion)(nil),          // 4: trent.fsm.v1.MultiRegion
+	(*Replica)(nil),              // 5: trent.fsm.v1.Replica
+	(*KeyVersion)(nil),           // 6: trent.fsm.v1.KeyVersion
+	(*Alias)(nil),                // 7: trent.fsm.v1.Alias
+	(*DomainKey)(nil),            // 8: trent.fsm.v1.DomainKey
+	(*Node)(nil),                 // 9: trent.fsm.v1.Node
+	(*Region)(nil),               // 10: trent.fsm.v1.Region
+	(*Grant)(nil),                // 11: trent.fsm.v1.Grant
+	(*RemovedGrant)(nil),         // 12: trent.fsm.v1.RemovedGrant
+	(*ManagementEvent)(nil),      // 13: trent.fsm.v1.ManagementEvent
+	(*CreateKey)(nil),            // 14: trent.fsm.v1.CreateKey
+	(*UpdateKeyDescription)(nil), // 15: trent.fsm.v1.UpdateKeyDescription
+	(*SetKeyEnabled)(nil),        // 16: trent.fsm.v1.SetKeyEnabled
+	(*ScheduleKeyDeletion)(nil),  // 17: trent.fsm.v1.ScheduleKeyDeletion
+	(*CancelKeyDeletion)(nil),    // 18: trent.fsm.v1.CancelKeyDeletion
+	(*DeleteKey)(nil),            // 19: trent.fsm.v1.DeleteKey
+	(*SetKeyRotation)(nil),       // 20: trent.fsm.v1.SetKeyRotation
+	(*RotateKey)(nil),            // 21: trent.fsm.v1.RotateKey
+	(*CreateAlias)(nil),          // 22: trent.fsm.v1.CreateAlias
+	(*UpdateAlias)(nil),          // 23: trent.fsm.v1.UpdateAlias
+	(*DeleteAlias)(nil),          // 24: trent.fsm.v1.DeleteAlias
+	(*TagResource)(nil),          // 25: trent.fsm.v1.TagResource
+	(*UntagResource)(nil),        // 26: trent.fsm.v1.UntagResource
+	(*PutKeyPolicy)(nil),         // 27: trent.fsm.v1.PutKeyPolicy
+	(*CreateGrant)(nil),          // 28: trent.fsm.v1.CreateGrant
+	(*RemoveGrant)(nil),          // 29: trent.fsm.v1.RemoveGrant
+	(*AddReplica)(nil),           // 30: trent.fsm.v1.AddReplica
+	(*ImportReplicaKey)(nil),     // 31: trent.fsm.v1.ImportReplicaKey
+	(*ApplySharedChange)(nil),    // 32: trent.fsm.v1.ApplySharedChange
+	(*AckReplica)(nil),           // 33: trent.fsm.v1.AckReplica
+	(*UpdatePrimaryRegion)(nil),  // 34: trent.fsm.v1.UpdatePrimaryRegion
+	(*RemoveReplica)(nil),        // 35: trent.fsm.v1.RemoveReplica
+	(*MergeKeyVersions)(nil),     // 36: trent.fsm.v1.MergeKeyVersions
+	(*InitRegion)(nil),           // 37: trent.fsm.v1.InitRegion
+	(*AddDomainKey)(nil),         // 38: trent.fsm.v1.AddDomainKey
+	(*RegisterNode)(nil),         // 39: trent.fsm.v1.RegisterNode
+	(*DeregisterNode)(nil),       // 40: trent.fsm.v1.DeregisterNode
+	(*SnapshotRecord)(nil),       // 41: trent.fsm.v1.SnapshotRecord
+	nil,                          // 42: trent.fsm.v1.Key.TagsEntry
+	nil,                          // 43: trent.fsm.v1.Grant.EncryptionContextEqualsEntry
+	nil,                          // 44: trent.fsm.v1.Grant.EncryptionContextSubsetEntry
+	nil,                          // 45: trent.fsm.v1.TagResource.TagsEntry
 }
 var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
-	11, // 0: trent.fsm.v1.Command.create_key:type_name -> trent.fsm.v1.CreateKey
-	12, // 1: trent.fsm.v1.Command.update_key_description:type_name -> trent.fsm.v1.UpdateKeyDescription
-	13, // 2: trent.fsm.v1.Command.set_key_enabled:type_name -> trent.fsm.v1.SetKeyEnabled
-	14, // 3: trent.fsm.v1.Command.schedule_key_deletion:type_name -> trent.fsm.v1.ScheduleKeyDeletion
-	15, // 4: trent.fsm.v1.Command.cancel_key_deletion:type_name -> trent.fsm.v1.CancelKeyDeletion
-	16, // 5: trent.fsm.v1.Command.delete_key:type_name -> trent.fsm.v1.DeleteKey
-	17, // 6: trent.fsm.v1.Command.set_key_rotation:type_name -> trent.fsm.v1.SetKeyRotation
-	18, // 7: trent.fsm.v1.Command.rotate_key:type_name -> trent.fsm.v1.RotateKey
-	19, // 8: trent.fsm.v1.Command.create_alias:type_name -> trent.fsm.v1.CreateAlias
-	20, // 9: trent.fsm.v1.Command.update_alias:type_name -> trent.fsm.v1.UpdateAlias
-	21, // 10: trent.fsm.v1.Command.delete_alias:type_name -> trent.fsm.v1.DeleteAlias
-	22, // 11: trent.fsm.v1.Command.tag_resource:type_name -> trent.fsm.v1.TagResource
-	23, // 12: trent.fsm.v1.Command.untag_resource:type_name -> trent.fsm.v1.UntagResource
-	24, // 13: trent.fsm.v1.Command.put_key_policy:type_name -> trent.fsm.v1.PutKeyPolicy
-	25, // 14: trent.fsm.v1.Command.create_grant:type_name -> trent.fsm.v1.CreateGrant
-	26, // 15: trent.fsm.v1.Command.remove_grant:type_name -> trent.fsm.v1.RemoveGrant
-	27, // 16: trent.fsm.v1.Command.init_region:type_name -> trent.fsm.v1.InitRegion
-	28, // 17: trent.fsm.v1.Command.add_domain_key:type_name -> trent.fsm.v1.AddDomainKey
-	29, // 18: trent.fsm.v1.Command.register_node:type_name -> trent.fsm.v1.RegisterNode
-	30, // 19: trent.fsm.v1.Command.deregister_node:type_name -> trent.fsm.v1.DeregisterNode
-	0,  // 20: trent.fsm.v1.Key.state:type_name -> trent.fsm.v1.KeyState
-	3,  // 21: trent.fsm.v1.Key.versions:type_name -> trent.fsm.v1.KeyVersion
-	32, // 22: trent.fsm.v1.Key.tags:type_name -> trent.fsm.v1.Key.TagsEntry
-	33, // 23: trent.fsm.v1.Grant.encryption_context_equals:type_name -> trent.fsm.v1.Grant.EncryptionContextEqualsEntry
-	34, // 24: trent.fsm.v1.Grant.encryption_context_subset:type_name -> trent.fsm.v1.Grant.EncryptionContextSubsetEntry
-	2,  // 25: trent.fsm.v1.CreateKey.key:type_name -> trent.fsm.v1.Key
-	3,  // 26: trent.fsm.v1.RotateKey.version:type_name -> trent.fsm.v1.KeyVersion
-	35, // 27: trent.fsm.v1.TagResource.tags:type_name -> trent.fsm.v1.TagResource.TagsEntry
-	8,  // 28: trent.fsm.v1.CreateGrant.grant:type_name -> trent.fsm.v1.Grant
-	5,  // 29: trent.fsm.v1.InitRegion.domain_key:type_name -> trent.fsm.v1.DomainKey
-	6,  // 30: trent.fsm.v1.InitRegion.node:type_name -> trent.fsm.v1.Node
-	5,  // 31: trent.fsm.v1.AddDomainKey.domain_key:type_name -> trent.fsm.v1.DomainKey
-	6,  // 32: trent.fsm.v1.RegisterNode.node:type_name -> trent.fsm.v1.Node
-	7,  // 33: trent.fsm.v1.SnapshotRecord.region:type_name -> trent.fsm.v1.Region
-	5,  // 34: trent.fsm.v1.SnapshotRecord.domain_key:type_name -> trent.fsm.v1.DomainKey
-	6,  // 35: trent.fsm.v1.SnapshotRecord.node:type_name -> trent.fsm.v1.Node
-	2,  // 36: trent.fsm.v1.SnapshotRecord.key:type_name -> trent.fsm.v1.Key
-	4,  // 37: trent.fsm.v1.SnapshotRecord.alias:type_name -> trent.fsm.v1.Alias
-	8,  // 38: trent.fsm.v1.SnapshotRecord.grant:type_name -> trent.fsm.v1.Grant
-	9,  // 39: trent.fsm.v1.SnapshotRecord.removed_grant:type_name -> trent.fsm.v1.RemovedGrant
-	10, // 40: trent.fsm.v1.SnapshotRecord.management_event:type_name -> trent.fsm.v1.ManagementEvent
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	14, // 0: trent.fsm.v1.Command.create_key:type_name -> trent.fsm.v1.CreateKey
+	15, // 1: trent.fsm.v1.Command.update_key_description:type_name -> trent.fsm.v1.UpdateKeyDescription
+	16, // 2: trent.fsm.v1.Command.set_key_enabled:type_name -> trent.fsm.v1.SetKeyEnabled
+	17, // 3: trent.fsm.v1.Command.schedule_key_deletion:type_name -> trent.fsm.v1.ScheduleKeyDeletion
+	18, // 4: trent.fsm.v1.Command.cancel_key_deletion:type_name -> trent.fsm.v1.CancelKeyDeletion
+	19, // 5: trent.fsm.v1.Command.delete_key:type_name -> trent.fsm.v1.DeleteKey
+	20, // 6: trent.fsm.v1.Command.set_key_rotation:type_name -> trent.fsm.v1.SetKeyRotation
+	21, // 7: trent.fsm.v1.Command.rotate_key:type_name -> trent.fsm.v1.RotateKey
+	22, // 8: trent.fsm.v1.Command.create_alias:type_name -> trent.fsm.v1.CreateAlias
+	23, // 9: trent.fsm.v1.Command.update_alias:type_name -> trent.fsm.v1.UpdateAlias
+	24, // 10: trent.fsm.v1.Command.delete_alias:type_name -> trent.fsm.v1.DeleteAlias
+	25, // 11: trent.fsm.v1.Command.tag_resource:type_name -> trent.fsm.v1.TagResource
+	26, // 12: trent.fsm.v1.Command.untag_resource:type_name -> trent.fsm.v1.UntagResource
+	27, // 13: trent.fsm.v1.Command.put_key_policy:type_name -> trent.fsm.v1.PutKeyPolicy
+	28, // 14: trent.fsm.v1.Command.create_grant:type_name -> trent.fsm.v1.CreateGrant
+	29, // 15: trent.fsm.v1.Command.remove_grant:type_name -> trent.fsm.v1.RemoveGrant
+	30, // 16: trent.fsm.v1.Command.add_replica:type_name -> trent.fsm.v1.AddReplica
+	31, // 17: trent.fsm.v1.Command.import_replica_key:type_name -> trent.fsm.v1.ImportReplicaKey
+	32, // 18: trent.fsm.v1.Command.apply_shared_change:type_name -> trent.fsm.v1.ApplySharedChange
+	33, // 19: trent.fsm.v1.Command.ack_replica:type_name -> trent.fsm.v1.AckReplica
+	37, // 20: trent.fsm.v1.Command.init_region:type_name -> trent.fsm.v1.InitRegion
+	38, // 21: trent.fsm.v1.Command.add_domain_key:type_name -> trent.fsm.v1.AddDomainKey
+	39, // 22: trent.fsm.v1.Command.register_node:type_name -> trent.fsm.v1.RegisterNode
+	40, // 23: trent.fsm.v1.Command.deregister_node:type_name -> trent.fsm.v1.DeregisterNode
+	34, // 24: trent.fsm.v1.Command.update_primary_region:type_name -> trent.fsm.v1.UpdatePrimaryRegion
+	35, // 25: trent.fsm.v1.Command.remove_replica:type_name -> trent.fsm.v1.RemoveReplica
+	36, // 26: trent.fsm.v1.Command.merge_key_versions:type_name -> trent.fsm.v1.MergeKeyVersions
+	0,  // 27: trent.fsm.v1.Key.state:type_name -> trent.fsm.v1.KeyState
+	6,  // 28: trent.fsm.v1.Key.versions:type_name -> trent.fsm.v1.KeyVersion
+	42, // 29: trent.fsm.v1.Key.tags:type_name -> trent.fsm.v1.Key.TagsEntry
+	4,  // 30: trent.fsm.v1.Key.multi_region:type_name -> trent.fsm.v1.MultiRegion
+	5,  // 31: trent.fsm.v1.MultiRegion.replicas:type_name -> trent.fsm.v1.Replica
+	1,  // 32: trent.fsm.v1.Replica.state:type_name -> trent.fsm.v1.ReplicaState
+	43, // 33: trent.fsm.v1.Grant.encryption_context_equals:type_name -> trent.fsm.v1.Grant.EncryptionContextEqualsEntry
+	44, // 34: trent.fsm.v1.Grant.encryption_context_subset:type_name -> trent.fsm.v1.Grant.EncryptionContextSubsetEntry
+	3,  // 35: trent.fsm.v1.CreateKey.key:type_name -> trent.fsm.v1.Key
+	6,  // 36: trent.fsm.v1.RotateKey.version:type_name -> trent.fsm.v1.KeyVersion
+	45, // 37: trent.fsm.v1.TagResource.tags:type_name -> trent.fsm.v1.TagResource.TagsEntry
+	11, // 38: trent.fsm.v1.CreateGrant.grant:type_name -> trent.fsm.v1.Grant
+	3,  // 39: trent.fsm.v1.ImportReplicaKey.key:type_name -> trent.fsm.v1.Key
+	6,  // 40: trent.fsm.v1.ApplySharedChange.versions:type_name -> trent.fsm.v1.KeyVersion
+	5,  // 41: trent.fsm.v1.ApplySharedChange.replicas:type_name -> trent.fsm.v1.Replica
+	6,  // 42: trent.fsm.v1.MergeKeyVersions.versions:type_name -> trent.fsm.v1.KeyVersion
+	8,  // 43: trent.fsm.v1.InitRegion.domain_key:type_name -> trent.fsm.v1.DomainKey
+	9,  // 44: trent.fsm.v1.InitRegion.node:type_name -> trent.fsm.v1.Node
+	8,  // 45: trent.fsm.v1.AddDomainKey.domain_key:type_name -> trent.fsm.v1.DomainKey
+	9,  // 46: trent.fsm.v1.RegisterNode.node:type_name -> trent.fsm.v1.Node
+	10, // 47: trent.fsm.v1.SnapshotRecord.region:type_name -> trent.fsm.v1.Region
+	8,  // 48: trent.fsm.v1.SnapshotRecord.domain_key:type_name -> trent.fsm.v1.DomainKey
+	9,  // 49: trent.fsm.v1.SnapshotRecord.node:type_name -> trent.fsm.v1.Node
+	3,  // 50: trent.fsm.v1.SnapshotRecord.key:type_name -> trent.fsm.v1.Key
+	7,  // 51: trent.fsm.v1.SnapshotRecord.alias:type_name -> trent.fsm.v1.Alias
+	11, // 52: trent.fsm.v1.SnapshotRecord.grant:type_name -> trent.fsm.v1.Grant
+	12, // 53: trent.fsm.v1.SnapshotRecord.removed_grant:type_name -> trent.fsm.v1.RemovedGrant
+	13, // 54: trent.fsm.v1.SnapshotRecord.management_event:type_name -> trent.fsm.v1.ManagementEvent
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_fsm_proto_init() }
@@ -2804,12 +3814,19 @@ func file_fsm_fsmpb_fsm_proto_init() {
 		(*Command_PutKeyPolicy)(nil),
 		(*Command_CreateGrant)(nil),
 		(*Command_RemoveGrant)(nil),
+		(*Command_AddReplica)(nil),
+		(*Command_ImportReplicaKey)(nil),
+		(*Command_ApplySharedChange)(nil),
+		(*Command_AckReplica)(nil),
 		(*Command_InitRegion)(nil),
 		(*Command_AddDomainKey)(nil),
 		(*Command_RegisterNode)(nil),
 		(*Command_DeregisterNode)(nil),
+		(*Command_UpdatePrimaryRegion)(nil),
+		(*Command_RemoveReplica)(nil),
+		(*Command_MergeKeyVersions)(nil),
 	}
-	file_fsm_fsmpb_fsm_proto_msgTypes[30].OneofWrappers = []any{
+	file_fsm_fsmpb_fsm_proto_msgTypes[39].OneofWrappers = []any{
 		(*SnapshotRecord_Region)(nil),
 		(*SnapshotRecord_DomainKey)(nil),
 		(*SnapshotRecord_Node)(nil),
@@ -2824,8 +3841,8 @@ func file_fsm_fsmpb_fsm_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_fsm_proto_rawDesc), len(file_fsm_fsmpb_fsm_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   35,
+			NumEnums:      2,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

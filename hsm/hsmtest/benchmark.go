@@ -39,6 +39,27 @@ func RunBenchmarks(bm *testing.B, b hsm.Backend) {
 	run("UnwrapKeyToken", func() error { _, err := b.UnwrapKeyToken(ctx, dk, token); return err })
 	run("Seal32", func() error { _, err := b.Seal(ctx, dk, token, salt, nonce, plaintext, nil); return err })
 	run("Open32", func() error { _, err := b.Open(ctx, dk, token, salt, nonce, sealed, nil); return err })
+	// Multi-region material: an export to a transport key and the import
+	// on the other side (here the same HSM, which costs the same), and a
+	// region signature.
+	pub, err := b.TransportPublicKey(ctx)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	signingToken, _, err := b.GenerateSigningKeyToken(ctx, dk)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	digest := make([]byte, hsm.DigestSize)
+	run("ExportImportKeyToken", func() error {
+		wrapped, err := b.ExportKeyToken(ctx, dk, token, pub)
+		if err == nil {
+			_, err = b.ImportKeyToken(ctx, dk, wrapped)
+		}
+		return err
+	})
+	run("GenerateSigningKeyToken", func() error { _, _, err := b.GenerateSigningKeyToken(ctx, dk); return err })
+	run("SignWithKeyToken", func() error { _, err := b.SignWithKeyToken(ctx, dk, signingToken, digest); return err })
 	bm.Run("Seal32Parallel", func(bm *testing.B) {
 		bm.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {

@@ -86,6 +86,10 @@ func testCancelledContext(t *testing.T, b hsm.Backend) {
 	sealed := must(b.Seal(live, in.dk, in.token, in.salt, in.nonce, []byte("x"), nil))(t)
 	pub := must(b.TransportPublicKey(live))(t)
 	wrapped := must(b.ExportDomainKey(live, in.dk, pub))(t)
+	wrappedKey := must(b.ExportKeyToken(live, in.dk, in.token, pub))(t)
+	signingToken, _, err := b.GenerateSigningKeyToken(live, in.dk)
+	noErr(t, err)
+	digest := random(t, hsm.DigestSize)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -106,6 +110,13 @@ func testCancelledContext(t *testing.T, b hsm.Backend) {
 			return err
 		},
 		"GenerateRandom": func() error { _, err := b.GenerateRandom(ctx, 8); return err },
+		"ExportKeyToken": func() error { _, err := b.ExportKeyToken(ctx, in.dk, in.token, pub); return err },
+		"ImportKeyToken": func() error { _, err := b.ImportKeyToken(ctx, in.dk, wrappedKey); return err },
+		"GenerateSigningKeyToken": func() error {
+			_, _, err := b.GenerateSigningKeyToken(ctx, in.dk)
+			return err
+		},
+		"SignWithKeyToken": func() error { _, err := b.SignWithKeyToken(ctx, in.dk, signingToken, digest); return err },
 	}
 	for name, call := range calls {
 		done := make(chan error, 1)
@@ -138,5 +149,11 @@ func testClosed(t *testing.T, b hsm.Backend) {
 	}
 	if _, err := b.HasDomainKey(ctx, in.dk); err == nil {
 		t.Error("HasDomainKey after Close succeeded")
+	}
+	if _, _, err := b.GenerateSigningKeyToken(ctx, in.dk); err == nil {
+		t.Error("GenerateSigningKeyToken after Close succeeded")
+	}
+	if _, err := b.ImportKeyToken(ctx, in.dk, make([]byte, wrappedSize)); err == nil {
+		t.Error("ImportKeyToken after Close succeeded")
 	}
 }

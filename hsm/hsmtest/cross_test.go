@@ -13,6 +13,23 @@ func TestDomainKeyTransferBetweenSoftwareAndPKCS11(t *testing.T) {
 	})
 }
 
+// Regions may run different backends: a multi-region key's material moves
+// between them, and a region's signing key is shared by nodes of both kinds.
+func TestMultiRegionBetweenSoftwareAndPKCS11(t *testing.T) {
+	t.Run("key token software to PKCS#11", func(t *testing.T) {
+		CheckKeyTokenTransfer(t, OpenSoftware(t), OpenSoftHSM(t))
+	})
+	t.Run("key token PKCS#11 to software", func(t *testing.T) {
+		CheckKeyTokenTransfer(t, OpenSoftHSM(t), OpenSoftware(t))
+	})
+	t.Run("signing key software and PKCS#11", func(t *testing.T) {
+		CheckSigningKeyTokenSharing(t, OpenSoftware(t), OpenSoftHSM(t))
+	})
+	t.Run("signing key PKCS#11 and software", func(t *testing.T) {
+		CheckSigningKeyTokenSharing(t, OpenSoftHSM(t), OpenSoftware(t))
+	})
+}
+
 // Other packages get several PKCS#11 nodes in one process, in parallel tests.
 func TestSeveralSoftHSMTokensInOneProcess(t *testing.T) {
 	for i := range 3 {

@@ -63,3 +63,19 @@ func (*Backend) Seal(context.Context, string, []byte, []byte, []byte, []byte, []
 func (*Backend) Open(context.Context, string, []byte, []byte, []byte, []byte, []byte) (*crypto.Secret, error) {
 	return nil, unsupported("open sealed")
 }
+
+func (*Backend) ExportKeyToken(context.Context, string, []byte, []byte) ([]byte, error) {
+	return nil, unsupported("export key token")
+}
+
+func (*Backend) ImportKeyToken(context.Context, string, []byte) ([]byte, error) {
+	return nil, unsupported("import key token")
+}
+
+func (*Backend) GenerateSigningKeyToken(context.Context, string) ([]byte, []byte, error) {
+	return nil, nil, unsupported("generate signing key token")
+}
+
+func (*Backend) SignWithKeyToken(context.Context, string, []byte, []byte) ([]byte, error) {
+	return nil, unsupported("sign with key token")
+}

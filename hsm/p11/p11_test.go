@@ -245,6 +245,60 @@ func TestSessionObjectsStayBounded(t *testing.T) {
 	}
 }
 
+// Export, import and signing work on session objects that must all be
+// gone when the call returns, whether it succeeds or not.
+func TestKeyTransferAndSigningLeaveNoSessionObjects(t *testing.T) {
+	ctx := context.Background()
+	b := open(t, hsmtest.NewSoftHSMToken(t))
+	for _, id := range []string{"dk", "other"} {
+		if err := b.CreateDomainKey(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub, err := b.TransportPublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := b.GenerateKeyToken(ctx, "dk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signingToken, _, err := b.GenerateSigningKeyToken(ctx, "dk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped, err := b.ExportKeyToken(ctx, "dk", token, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ImportKeyToken(ctx, "other", wrapped); err != nil {
+		t.Fatal(err)
+	}
+	digest := make([]byte, hsm.DigestSize)
+	if _, err := b.SignWithKeyToken(ctx, "dk", signingToken, digest); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := bytes.Clone(wrapped)
+	corrupt[10] ^= 1
+	failures := []error{
+		func() error { _, err := b.ExportKeyToken(ctx, "other", token, pub); return err }(),
+		func() error { _, err := b.ImportKeyToken(ctx, "dk", corrupt); return err }(),
+		func() error { _, err := b.SignWithKeyToken(ctx, "other", signingToken, digest); return err }(),
+	}
+	for i, err := range failures {
+		if !errors.Is(err, hsm.ErrDecrypt) {
+			t.Errorf("failing call %d: err = %v, want ErrDecrypt", i, err)
+		}
+	}
+	n, err := p11.SessionObjectCountForTest(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d session objects remain", n)
+	}
+}
+
 func BenchmarkSoftHSM(b *testing.B) {
 	hsmtest.RunBenchmarks(b, hsmtest.OpenSoftHSM(b))
 }

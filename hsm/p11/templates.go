@@ -75,6 +75,17 @@ func newBackingKeyTemplate() []*pkcs11.Attribute {
 	return append(t, usages(false, false, false, false, false)...)
 }
 
+// transitBackingKeyTemplate: a backing key between two wrappings (from a
+// key token to a peer's transport key, or back): extractable so it can be
+// wrapped again, sensitive so its value can never be read, and of no other use.
+func transitBackingKeyTemplate() []*pkcs11.Attribute {
+	t := aesKey(false,
+		attr(pkcs11.CKA_SENSITIVE, true),
+		attr(pkcs11.CKA_EXTRACTABLE, true),
+	)
+	return append(t, usages(false, false, false, false, false)...)
+}
+
 // exportedBackingKeyTemplate: UnwrapKeyToken hands the key to the caller by
 // design (protection level SOFTWARE), so it must be readable.
 func exportedBackingKeyTemplate() []*pkcs11.Attribute {
@@ -162,6 +173,49 @@ func peerPublicTemplate(modulus, exponent []byte) []*pkcs11.Attribute {
 	}
 }
 
+// p256Params is CKA_EC_PARAMS for P-256: the DER of the namedCurve OID
+// 1.2.840.10045.3.1.7 (prime256v1).
+var p256Params = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
+
+// signingPublicTemplate: the public half is needed only to read CKA_EC_POINT
+// once; verification happens outside the HSM.
+func signingPublicTemplate() []*pkcs11.Attribute {
+	return []*pkcs11.Attribute{
+		attr(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
+		attr(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
+		attr(pkcs11.CKA_TOKEN, false),
+		attr(pkcs11.CKA_EC_PARAMS, p256Params),
+		attr(pkcs11.CKA_VERIFY, false),
+		attr(pkcs11.CKA_DERIVE, false),
+	}
+}
+
+func ecPrivateKey(extractable, sign bool) []*pkcs11.Attribute {
+	return []*pkcs11.Attribute{
+		attr(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
+		attr(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
+		attr(pkcs11.CKA_TOKEN, false),
+		attr(pkcs11.CKA_PRIVATE, true),
+		attr(pkcs11.CKA_SENSITIVE, true),
+		attr(pkcs11.CKA_EXTRACTABLE, extractable),
+		attr(pkcs11.CKA_SIGN, sign),
+		attr(pkcs11.CKA_DERIVE, false),
+		attr(pkcs11.CKA_DECRYPT, false),
+		attr(pkcs11.CKA_UNWRAP, false),
+	}
+}
+
+// newSigningKeyTemplate: a fresh signing key lives only until it is wrapped
+// into a token, so it may not sign. SoftHSM 2.6 wraps a sensitive,
+// extractable EC private key with CKM_AES_KEY_WRAP_PAD (its PKCS#8
+// encoding; a non-extractable one fails with CKR_KEY_UNEXTRACTABLE).
+func newSigningKeyTemplate() []*pkcs11.Attribute { return ecPrivateKey(true, false) }
+
+// residentSigningKeyTemplate: a signing key unwrapped for one signature;
+// it can only sign and never leaves the device again. The curve comes from
+// the PKCS#8 encoding in the token, so CKA_EC_PARAMS is not given.
+func residentSigningKeyTemplate() []*pkcs11.Attribute { return ecPrivateKey(false, true) }
+
 func mechanism(m uint, param any) []*pkcs11.Mechanism {
 	return []*pkcs11.Mechanism{pkcs11.NewMechanism(m, param)}
 }
@@ -169,7 +223,9 @@ func mechanism(m uint, param any) []*pkcs11.Mechanism {
 // oaepMechanism: SoftHSM 2.6 accepts only SHA-1 with MGF1-SHA1 for
 // CKM_RSA_PKCS_OAEP in C_WrapKey/C_UnwrapKey (CKR_ARGUMENTS_BAD for
 // SHA-256), and the software backend must interoperate, so both use SHA-1.
-// OAEP's security does not rest on SHA-1's collision resistance.
+// OAEP's security does not rest on SHA-1's collision resistance. SoftHSM
+// also refuses a label (CKR_ARGUMENTS_BAD), so wrapped domain keys and
+// wrapped backing keys cannot be told apart (see DESIGN.md).
 func oaepMechanism() []*pkcs11.Mechanism {
 	return mechanism(pkcs11.CKM_RSA_PKCS_OAEP,
 		pkcs11.NewOAEPParams(pkcs11.CKM_SHA_1, pkcs11.CKG_MGF1_SHA1, pkcs11.CKZ_DATA_SPECIFIED, nil))

@@ -53,16 +53,26 @@ func (b *Backend) ExportDomainKey(ctx context.Context, id string, peerPublicKey 
 		if err != nil {
 			return err
 		}
-		exponent := big.NewInt(int64(peer.E)).Bytes()
-		peerKey, err := b.p11.CreateObject(s, peerPublicTemplate(peer.N.Bytes(), exponent))
+		peerKey, err := b.createPeerKey(s, op, peer)
 		if err != nil {
-			return deviceError(op, err)
+			return err
 		}
 		defer b.destroy(s, peerKey)
 		wrapped, err = b.p11.WrapKey(s, oaepMechanism(), peerKey, dk)
 		return b.forgetStaleDomainKey(id, deviceError(op, err))
 	})
 	return wrapped, err
+}
+
+// createPeerKey makes a peer's transport public key a session object for
+// one C_WrapKey; the caller destroys it.
+func (b *Backend) createPeerKey(s pkcs11.SessionHandle, op string, peer *rsa.PublicKey) (pkcs11.ObjectHandle, error) {
+	exponent := big.NewInt(int64(peer.E)).Bytes()
+	h, err := b.p11.CreateObject(s, peerPublicTemplate(peer.N.Bytes(), exponent))
+	if err != nil {
+		return 0, deviceError(op, err)
+	}
+	return h, nil
 }
 
 // ImportDomainKey implements hsm.Backend.
@@ -86,7 +96,7 @@ func (b *Backend) ImportDomainKey(ctx context.Context, id string, wrapped []byte
 		}
 		h, err := b.p11.UnwrapKey(s, oaepMechanism(), tk.private, wrapped, domainKeyTemplate(id, false))
 		if err != nil {
-			return integrityError(op, err)
+			return b.forgetStaleTransportKey(integrityError(op, err))
 		}
 		if err := b.checkKeyLength(s, op, h, hsm.DomainKeySize); err != nil {
 			b.destroy(s, h)
@@ -164,6 +174,17 @@ func (b *Backend) transportKey(s pkcs11.SessionHandle, op string, create bool) (
 	}
 	b.transport = &transportKey{private: private, publicDER: der}
 	return b.transport, nil
+}
+
+// forgetStaleTransportKey drops a cached transport key handle the device
+// no longer recognizes, so the retry the error invites looks it up afresh.
+func (b *Backend) forgetStaleTransportKey(err error) error {
+	if staleHandle(err) {
+		b.transportMu.Lock()
+		b.transport = nil
+		b.transportMu.Unlock()
+	}
+	return err
 }
 
 func (b *Backend) publicKeyDER(s pkcs11.SessionHandle, op string, public pkcs11.ObjectHandle) ([]byte, error) {

@@ -22,6 +22,12 @@ const (
 	TransportKeyBits = 3072
 	// maxPeerKeyBits bounds the work an untrusted peer key can cause.
 	maxPeerKeyBits = 8192
+	// MinSigningKeyTokenSize and MaxSigningKeyTokenSize bound an RFC 5649
+	// wrap of a P-256 PKCS#8 key: its shortest encoding (no public key, as
+	// SoftHSM makes it) wraps to 80 bytes, Go's (with the public key) to 152.
+	// The lower bound also keeps symmetric key tokens out.
+	MinSigningKeyTokenSize = 80
+	MaxSigningKeyTokenSize = 512
 )
 
 // DomainKeyID accepts 1–64 characters from [A-Za-z0-9._-]: the id becomes
@@ -43,6 +49,24 @@ func DomainKeyID(id string) error {
 func KeyToken(token []byte) error {
 	if len(token) != KeyTokenSize {
 		return fmt.Errorf("%w: key token must be %d bytes, got %d", hsm.ErrInvalidInput, KeyTokenSize, len(token))
+	}
+	return nil
+}
+
+// SigningKeyToken checks the size of a signing key token. RFC 5649 output
+// is a whole number of 8-byte blocks.
+func SigningKeyToken(token []byte) error {
+	if len(token) < MinSigningKeyTokenSize || len(token) > MaxSigningKeyTokenSize || len(token)%8 != 0 {
+		return fmt.Errorf("%w: signing key token must be a multiple of 8 bytes from %d to %d, got %d",
+			hsm.ErrInvalidInput, MinSigningKeyTokenSize, MaxSigningKeyTokenSize, len(token))
+	}
+	return nil
+}
+
+// Digest checks the digest SignWithKeyToken signs.
+func Digest(digest []byte) error {
+	if len(digest) != hsm.DigestSize {
+		return fmt.Errorf("%w: digest must be %d bytes (SHA-256), got %d", hsm.ErrInvalidInput, hsm.DigestSize, len(digest))
 	}
 	return nil
 }
@@ -94,9 +118,15 @@ func PeerTransportKey(der []byte) (*rsa.PublicKey, error) {
 
 // WrappedDomainKey checks that a wrapped domain key is one RSA block of this
 // node's transport key.
-func WrappedDomainKey(wrapped []byte) error {
+func WrappedDomainKey(wrapped []byte) error { return transportWrapped("wrapped domain key", wrapped) }
+
+// WrappedBackingKey checks that a backing key exported to this node is one
+// RSA block of its transport key.
+func WrappedBackingKey(wrapped []byte) error { return transportWrapped("wrapped backing key", wrapped) }
+
+func transportWrapped(what string, wrapped []byte) error {
 	if len(wrapped) != TransportKeyBits/8 {
-		return fmt.Errorf("%w: wrapped domain key must be %d bytes, got %d", hsm.ErrInvalidInput, TransportKeyBits/8, len(wrapped))
+		return fmt.Errorf("%w: %s must be %d bytes, got %d", hsm.ErrInvalidInput, what, TransportKeyBits/8, len(wrapped))
 	}
 	return nil
 }

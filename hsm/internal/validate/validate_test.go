@@ -34,6 +34,24 @@ func TestSizes(t *testing.T) {
 	if err := RandomLength(-1); !errors.Is(err, hsm.ErrInvalidInput) {
 		t.Errorf("RandomLength(-1) = %v", err)
 	}
+	for _, n := range []int{0, KeyTokenSize, MinSigningKeyTokenSize - 8, MinSigningKeyTokenSize + 1, MaxSigningKeyTokenSize + 8} {
+		if err := SigningKeyToken(make([]byte, n)); !errors.Is(err, hsm.ErrInvalidInput) {
+			t.Errorf("SigningKeyToken(%d bytes) = %v", n, err)
+		}
+	}
+	for _, n := range []int{MinSigningKeyTokenSize, 152, MaxSigningKeyTokenSize} {
+		if err := SigningKeyToken(make([]byte, n)); err != nil {
+			t.Errorf("SigningKeyToken(%d bytes) = %v", n, err)
+		}
+	}
+	for _, n := range []int{0, 20, 31, 33, 64} {
+		if err := Digest(make([]byte, n)); !errors.Is(err, hsm.ErrInvalidInput) {
+			t.Errorf("Digest(%d bytes) = %v", n, err)
+		}
+	}
+	if err := WrappedBackingKey(make([]byte, TransportKeyBits/8-1)); !errors.Is(err, hsm.ErrInvalidInput) {
+		t.Errorf("WrappedBackingKey(short) = %v", err)
+	}
 }
 
 func TestPeerTransportKeyRejectsGarbageAndSmallKeys(t *testing.T) {
