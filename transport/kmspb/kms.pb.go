@@ -3264,14 +3264,18 @@ func (x *NodeStatus) GetLeader() bool {
 }
 
 type ClusterStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Region        string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // the node that answered
-	LeaderId      string                 `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	Nodes         []*NodeStatus          `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	AppliedIndex  uint64                 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // of the node that answered
-	CommitIndex   uint64                 `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
-	Hsm           string                 `protobuf:"bytes,7,opt,name=hsm,proto3" json:"hsm,omitempty"` // backend kind of the node that answered
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Region       string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	NodeId       string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // the node that answered
+	LeaderId     string                 `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Nodes        []*NodeStatus          `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // of the node that answered
+	CommitIndex  uint64                 `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	Hsm          string                 `protobuf:"bytes,7,opt,name=hsm,proto3" json:"hsm,omitempty"` // backend kind of the node that answered
+	// Gossip, as the answering node sees it; all empty when it runs without gossip.
+	LanMembers    []*GossipMember `protobuf:"bytes,8,rep,name=lan_members,json=lanMembers,proto3" json:"lan_members,omitempty"`           // the region's LAN pool
+	WanMembers    []*GossipMember `protobuf:"bytes,9,rep,name=wan_members,json=wanMembers,proto3" json:"wan_members,omitempty"`           // every region's nodes
+	RegionLeaders []*RegionLeader `protobuf:"bytes,10,rep,name=region_leaders,json=regionLeaders,proto3" json:"region_leaders,omitempty"` // from the WAN pool, sorted by region
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3355,6 +3359,27 @@ func (x *ClusterStatusResponse) GetHsm() string {
 	return ""
 }
 
+func (x *ClusterStatusResponse) GetLanMembers() []*GossipMember {
+	if x != nil {
+		return x.LanMembers
+	}
+	return nil
+}
+
+func (x *ClusterStatusResponse) GetWanMembers() []*GossipMember {
+	if x != nil {
+		return x.WanMembers
+	}
+	return nil
+}
+
+func (x *ClusterStatusResponse) GetRegionLeaders() []*RegionLeader {
+	if x != nil {
+		return x.RegionLeaders
+	}
+	return nil
+}
+
 type RemoveNodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -3433,6 +3458,160 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
 	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{61}
+}
+
+// One member of a gossip pool.
+type GossipMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`     // voter or nonvoter, as the member announces it
+	Status        string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"` // alive, suspect, dead or left
+	GrpcAddress   string                 `protobuf:"bytes,5,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	GossipAddress string                 `protobuf:"bytes,6,opt,name=gossip_address,json=gossipAddress,proto3" json:"gossip_address,omitempty"`
+	Leader        bool                   `protobuf:"varint,7,opt,name=leader,proto3" json:"leader,omitempty"` // it announces leading its region
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipMember) Reset() {
+	*x = GossipMember{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipMember) ProtoMessage() {}
+
+func (x *GossipMember) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipMember.ProtoReflect.Descriptor instead.
+func (*GossipMember) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *GossipMember) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GossipMember) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *GossipMember) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *GossipMember) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *GossipMember) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
+}
+
+func (x *GossipMember) GetGossipAddress() string {
+	if x != nil {
+		return x.GossipAddress
+	}
+	return ""
+}
+
+func (x *GossipMember) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+// The node a region's WAN members name as its leader.
+type RegionLeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Region        string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionLeader) Reset() {
+	*x = RegionLeader{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionLeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionLeader) ProtoMessage() {}
+
+func (x *RegionLeader) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionLeader.ProtoReflect.Descriptor instead.
+func (*RegionLeader) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *RegionLeader) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RegionLeader) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *RegionLeader) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
 }
 
 var File_transport_kmspb_kms_proto protoreflect.FileDescriptor
@@ -3666,7 +3845,7 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x1a\n" +
 	"\bsuffrage\x18\x04 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xef\x01\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xac\x03\n" +
 	"\x15ClusterStatusResponse\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x1b\n" +
@@ -3674,10 +3853,28 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x05nodes\x18\x04 \x03(\v2\x18.trent.kms.v1.NodeStatusR\x05nodes\x12#\n" +
 	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\x12!\n" +
 	"\fcommit_index\x18\x06 \x01(\x04R\vcommitIndex\x12\x10\n" +
-	"\x03hsm\x18\a \x01(\tR\x03hsm\",\n" +
+	"\x03hsm\x18\a \x01(\tR\x03hsm\x12;\n" +
+	"\vlan_members\x18\b \x03(\v2\x1a.trent.kms.v1.GossipMemberR\n" +
+	"lanMembers\x12;\n" +
+	"\vwan_members\x18\t \x03(\v2\x1a.trent.kms.v1.GossipMemberR\n" +
+	"wanMembers\x12A\n" +
+	"\x0eregion_leaders\x18\n" +
+	" \x03(\v2\x1a.trent.kms.v1.RegionLeaderR\rregionLeaders\",\n" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
-	"\x12RemoveNodeResponse2\xe6\x12\n" +
+	"\x12RemoveNodeResponse\"\xc4\x01\n" +
+	"\fGossipMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12!\n" +
+	"\fgrpc_address\x18\x05 \x01(\tR\vgrpcAddress\x12%\n" +
+	"\x0egossip_address\x18\x06 \x01(\tR\rgossipAddress\x12\x16\n" +
+	"\x06leader\x18\a \x01(\bR\x06leader\"b\n" +
+	"\fRegionLeader\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress2\xe6\x12\n" +
 	"\x03KMS\x12L\n" +
 	"\tCreateKey\x12\x1e.trent.kms.v1.CreateKeyRequest\x1a\x1f.trent.kms.v1.CreateKeyResponse\x12R\n" +
 	"\vDescribeKey\x12 .trent.kms.v1.DescribeKeyRequest\x1a!.trent.kms.v1.DescribeKeyResponse\x12I\n" +
@@ -3723,7 +3920,7 @@ func file_transport_kmspb_kms_proto_rawDescGZIP() []byte {
 	return file_transport_kmspb_kms_proto_rawDescData
 }
 
-var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_transport_kmspb_kms_proto_goTypes = []any{
 	(*KeyMetadata)(nil),                             // 0: trent.kms.v1.KeyMetadata
 	(*Tag)(nil),                                     // 1: trent.kms.v1.Tag
@@ -3787,12 +3984,14 @@ var file_transport_kmspb_kms_proto_goTypes = []any{
 	(*ClusterStatusResponse)(nil),                   // 59: trent.kms.v1.ClusterStatusResponse
 	(*RemoveNodeRequest)(nil),                       // 60: trent.kms.v1.RemoveNodeRequest
 	(*RemoveNodeResponse)(nil),                      // 61: trent.kms.v1.RemoveNodeResponse
-	nil,                                             // 62: trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	nil,                                             // 63: trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	nil,                                             // 64: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	nil,                                             // 65: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	nil,                                             // 66: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	nil,                                             // 67: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	(*GossipMember)(nil),                            // 62: trent.kms.v1.GossipMember
+	(*RegionLeader)(nil),                            // 63: trent.kms.v1.RegionLeader
+	nil,                                             // 64: trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	nil,                                             // 65: trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	nil,                                             // 66: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	nil,                                             // 67: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	nil,                                             // 68: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	nil,                                             // 69: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
 }
 var file_transport_kmspb_kms_proto_depIdxs = []int32{
 	1,  // 0: trent.kms.v1.CreateKeyRequest.tags:type_name -> trent.kms.v1.Tag
@@ -3803,74 +4002,77 @@ var file_transport_kmspb_kms_proto_depIdxs = []int32{
 	37, // 5: trent.kms.v1.ListAliasesResponse.aliases:type_name -> trent.kms.v1.AliasListEntry
 	1,  // 6: trent.kms.v1.TagResourceRequest.tags:type_name -> trent.kms.v1.Tag
 	1,  // 7: trent.kms.v1.ListResourceTagsResponse.tags:type_name -> trent.kms.v1.Tag
-	62, // 8: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	63, // 9: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	64, // 10: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	65, // 11: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	66, // 12: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	67, // 13: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	64, // 8: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	65, // 9: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	66, // 10: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	67, // 11: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	68, // 12: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	69, // 13: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
 	58, // 14: trent.kms.v1.ClusterStatusResponse.nodes:type_name -> trent.kms.v1.NodeStatus
-	2,  // 15: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
-	4,  // 16: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
-	6,  // 17: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
-	9,  // 18: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
-	11, // 19: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
-	13, // 20: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
-	15, // 21: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
-	17, // 22: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
-	19, // 23: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
-	21, // 24: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
-	23, // 25: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
-	25, // 26: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
-	27, // 27: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
-	30, // 28: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
-	32, // 29: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
-	34, // 30: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
-	36, // 31: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
-	39, // 32: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
-	41, // 33: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
-	43, // 34: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
-	45, // 35: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
-	47, // 36: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
-	49, // 37: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
-	51, // 38: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
-	53, // 39: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	55, // 40: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
-	57, // 41: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
-	60, // 42: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
-	3,  // 43: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
-	5,  // 44: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
-	8,  // 45: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
-	10, // 46: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
-	12, // 47: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
-	14, // 48: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
-	16, // 49: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
-	18, // 50: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
-	20, // 51: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
-	22, // 52: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
-	24, // 53: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
-	26, // 54: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
-	29, // 55: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
-	31, // 56: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
-	33, // 57: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
-	35, // 58: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
-	38, // 59: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
-	40, // 60: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
-	42, // 61: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
-	44, // 62: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
-	46, // 63: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
-	48, // 64: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
-	50, // 65: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
-	52, // 66: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
-	54, // 67: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	56, // 68: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
-	59, // 69: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
-	61, // 70: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
-	43, // [43:71] is the sub-list for method output_type
-	15, // [15:43] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	62, // 15: trent.kms.v1.ClusterStatusResponse.lan_members:type_name -> trent.kms.v1.GossipMember
+	62, // 16: trent.kms.v1.ClusterStatusResponse.wan_members:type_name -> trent.kms.v1.GossipMember
+	63, // 17: trent.kms.v1.ClusterStatusResponse.region_leaders:type_name -> trent.kms.v1.RegionLeader
+	2,  // 18: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
+	4,  // 19: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
+	6,  // 20: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
+	9,  // 21: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
+	11, // 22: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
+	13, // 23: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
+	15, // 24: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
+	17, // 25: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
+	19, // 26: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
+	21, // 27: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
+	23, // 28: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
+	25, // 29: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
+	27, // 30: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
+	30, // 31: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
+	32, // 32: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
+	34, // 33: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
+	36, // 34: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
+	39, // 35: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
+	41, // 36: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
+	43, // 37: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
+	45, // 38: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
+	47, // 39: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
+	49, // 40: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
+	51, // 41: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
+	53, // 42: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	55, // 43: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
+	57, // 44: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
+	60, // 45: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
+	3,  // 46: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
+	5,  // 47: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
+	8,  // 48: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
+	10, // 49: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
+	12, // 50: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
+	14, // 51: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
+	16, // 52: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
+	18, // 53: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
+	20, // 54: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
+	22, // 55: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
+	24, // 56: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
+	26, // 57: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
+	29, // 58: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
+	31, // 59: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
+	33, // 60: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
+	35, // 61: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
+	38, // 62: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
+	40, // 63: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
+	42, // 64: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
+	44, // 65: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
+	46, // 66: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
+	48, // 67: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
+	50, // 68: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
+	52, // 69: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
+	54, // 70: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	56, // 71: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
+	59, // 72: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
+	61, // 73: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
+	46, // [46:74] is the sub-list for method output_type
+	18, // [18:46] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_transport_kmspb_kms_proto_init() }
@@ -3884,7 +4086,7 @@ func file_transport_kmspb_kms_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_kmspb_kms_proto_rawDesc), len(file_transport_kmspb_kms_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   68,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
