@@ -38,6 +38,11 @@ type Config struct {
 	// zero value limits nothing.
 	RateLimits transport.RateLimits
 
+	// Gossip, when set, runs gossip membership: discovery and auto-join
+	// through seed addresses, the WAN pool of all regions, and dead-server
+	// cleanup. Nil runs without gossip.
+	Gossip *GossipConfig
+
 	HSM              string // HSMSoft or HSMPKCS11
 	UnsealSecretFile string // soft HSM; default DataDir/unseal-secret
 	PKCS11Library    string
@@ -126,6 +131,9 @@ func (c *Config) Validate() error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := c.RateLimits.Validate(); err != nil {
+		return err
+	}
+	if err := c.validateGossip(); err != nil {
 		return err
 	}
 	return c.validateTLS()

@@ -17,9 +17,11 @@ import (
 // addresses it was last reached at, so a node started with port 0 comes back
 // on the same ports and its peers' Raft configuration stays valid.
 type identity struct {
-	NodeID   string `json:"node_id"`
-	RaftAddr string `json:"raft_addr"`
-	GRPCAddr string `json:"grpc_addr"`
+	NodeID        string `json:"node_id"`
+	RaftAddr      string `json:"raft_addr"`
+	GRPCAddr      string `json:"grpc_addr"`
+	GossipLANAddr string `json:"gossip_lan_addr,omitempty"`
+	GossipWANAddr string `json:"gossip_wan_addr,omitempty"`
 }
 
 const identityFile = "node.json"

@@ -15,6 +15,7 @@ import (
 	"github.com/trent-kms/trent/cluster"
 	"github.com/trent-kms/trent/fsm"
 	"github.com/trent-kms/trent/hsm"
+	"github.com/trent-kms/trent/regions/membership"
 	"github.com/trent-kms/trent/transport"
 	"github.com/trent-kms/trent/transport/audit"
 	"github.com/trent-kms/trent/transport/pki"
@@ -39,6 +40,7 @@ type Node struct {
 
 	tls       *pki.Reloader          // this node's certificate, reloaded on rotation
 	raftTrans *raft.NetworkTransport // Raft over mutual TLS; Raft closes it once opened
+	gossip    *gossip                // nil without Config.Gossip
 }
 
 // Start opens everything cfg names and returns once the node serves: it has
@@ -115,6 +117,14 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.addrs.Raft = n.raft.RaftAddr()
+	var gossipView transport.Gossip
+	maxVoters := 0
+	if cfg.Gossip != nil {
+		if n.gossip, err = startGossip(ctx, cfg, n.raft, cfg.Region, n.addrs, ident, n.log); err != nil {
+			return nil, err
+		}
+		gossipView, maxVoters = n.gossip.members, cfg.Gossip.Voters
+	}
 
 	joinSecret, err := readOrCreateSecret(cfg.JoinSecretFile, cfg.Bootstrap && !n.raft.HasState())
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -135,6 +145,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		ProposeTimeout: cfg.ProposeTimeout,
 		Audit:          n.audit,
 		RateLimits:     cfg.RateLimits,
+		Gossip:         gossipView,
+		MaxVoters:      maxVoters,
 	})
 	if err != nil {
 		return nil, err
@@ -151,7 +163,16 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.server.Register(n.grpc)
 	go func() { _ = n.grpc.Serve(n.lis) }()
 
-	if err := n.formOrJoin(ctx, cfg, joinSecret); err != nil {
+	autoJoin := n.gossip != nil && !n.raft.HasState() && !cfg.Bootstrap && cfg.Join == "" && len(cfg.Gossip.RetryJoin) > 0
+	if n.gossip != nil {
+		n.gossip.startLoops(n.server, n.registeredRaftAddr, !autoJoin)
+	}
+	if autoJoin {
+		err = n.gossip.autoJoin(ctx, n.server, joinSecret, n.addrs, n.log)
+	} else {
+		err = n.formOrJoin(ctx, cfg, joinSecret)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := n.server.WaitReady(ctx); err != nil {
@@ -160,12 +181,21 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.server.EnsureRegistered(ctx, n.addrs); err != nil {
 		return nil, fmt.Errorf("register addresses: %w", err)
 	}
-	if err := saveIdentity(cfg.DataDir, identity{NodeID: n.id, RaftAddr: n.addrs.Raft, GRPCAddr: n.addrs.GRPC}); err != nil {
+	ident = identity{NodeID: n.id, RaftAddr: n.addrs.Raft, GRPCAddr: n.addrs.GRPC}
+	if n.gossip != nil {
+		ident.GossipLANAddr, ident.GossipWANAddr = n.gossip.members.LANAddr(), n.gossip.members.WANAddr()
+	}
+	if err := saveIdentity(cfg.DataDir, ident); err != nil {
 		return nil, fmt.Errorf("save identity: %w", err)
 	}
 	n.server.Start()
 	n.log.Info("serving", "grpc", n.addrs.GRPC, "raft", n.addrs.Raft, "region", n.Region(), "hsm", n.hsm.Kind())
 	return n, nil
+}
+
+func (n *Node) registeredRaftAddr(id string) (string, bool) {
+	node, ok := n.fsm.Node(id)
+	return node.GetRaftAddr(), ok
 }
 
 // formOrJoin bootstraps a new region or joins an existing one when the data
@@ -221,6 +251,33 @@ func (n *Node) Region() string {
 	return ""
 }
 
+// Membership exposes the node's gossip membership; nil without
+// Config.Gossip.
+func (n *Node) Membership() *membership.Membership {
+	if n.gossip == nil {
+		return nil
+	}
+	return n.gossip.members
+}
+
+// GossipLANAddr is the address region peers give as -retry-join seeds; ""
+// without gossip.
+func (n *Node) GossipLANAddr() string {
+	if n.gossip == nil {
+		return ""
+	}
+	return n.gossip.members.LANAddr()
+}
+
+// GossipWANAddr is the address nodes of other regions give as -wan-join
+// seeds; "" without gossip.
+func (n *Node) GossipWANAddr() string {
+	if n.gossip == nil {
+		return ""
+	}
+	return n.gossip.members.WANAddr()
+}
+
 // IsLeader reports whether the node leads its region.
 func (n *Node) IsLeader() bool { return n.raft.IsLeader() }
 
@@ -237,6 +294,11 @@ func (n *Node) State() *fsm.FSM { return n.fsm }
 // Close stops serving and releases everything in reverse order of start.
 // A node is not reusable after Close; Start it again from its data dir.
 func (n *Node) Close(ctx context.Context) error {
+	var errs []error
+	if n.gossip != nil {
+		// First, so that the reaper and the admission loop stop using Raft.
+		errs = append(errs, n.gossip.stop())
+	}
 	if n.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { n.grpc.GracefulStop(); close(stopped) }()
@@ -251,7 +313,7 @@ func (n *Node) Close(ctx context.Context) error {
 	if n.server != nil {
 		n.server.Close()
 	}
-	errs := []error{n.closeAuditLog()}
+	errs = append(errs, n.closeAuditLog())
 	if n.raft != nil {
 		errs = append(errs, n.raft.Shutdown())
 	} else if n.raftTrans != nil {

@@ -19,6 +19,11 @@
 # DIR/nodeN/addrs: Raft membership records addresses, so a node restarted by a
 # later `up` on the same DIR must come back where it was.
 #
+# The nodes gossip (keyring in DIR/gossip-key): node1 bootstraps the region,
+# and every other node is given only node1's LAN gossip address
+# (-retry-join), through which it finds the region and joins it with the join
+# secret. The first 5 nodes are voters, later ones nonvoters (kmsd -voters).
+#
 # KMSD=PATH, KMSCTL=PATH or KMSBENCH=PATH use prebuilt binaries instead of
 # building them into DIR/bin; KMSD_FLAGS adds flags to every node (e.g.
 # "-log-level debug").
@@ -168,11 +173,17 @@ start_node() {
 	local dir=$1 n=$2 hsm=$3
 	shift 3
 	local node_dir="$dir/node$n" grpc_addr=127.0.0.1:0 raft_addr=127.0.0.1:0
+	local gossip_lan=127.0.0.1:0 gossip_wan=127.0.0.1:0
 	local -a hsm_flags=(-hsm soft) env_prefix=()
 	mkdir -p "$node_dir/data"
 	if [[ -f $node_dir/addrs ]]; then
 		grpc_addr=$(sed -n 's/^grpc=//p' "$node_dir/addrs")
 		raft_addr=$(sed -n 's/^raft=//p' "$node_dir/addrs")
+		# Addresses files from before gossip have no gossip lines.
+		gossip_lan=$(sed -n 's/^gossip_lan=//p' "$node_dir/addrs")
+		gossip_wan=$(sed -n 's/^gossip_wan=//p' "$node_dir/addrs")
+		gossip_lan=${gossip_lan:-127.0.0.1:0}
+		gossip_wan=${gossip_wan:-127.0.0.1:0}
 	fi
 	if [[ $hsm == softhsm ]]; then
 		prepare_softhsm "$dir" "$n"
@@ -197,6 +208,9 @@ start_node() {
 		-grpc-addr "$grpc_addr" \
 		-raft-addr "$raft_addr" \
 		-join-secret-file "$dir/join-secret" \
+		-gossip-lan "$gossip_lan" \
+		-gossip-wan "$gossip_wan" \
+		-gossip-key-file "$dir/gossip-key" \
 		"${hsm_flags[@]}" "$@" "${extra_flags[@]}" \
 		</dev/null >"$dir/node$n.log" 2>&1 &
 	echo $! >"$dir/node$n.pid"
@@ -205,18 +219,23 @@ start_node() {
 # Waits for node $2's ready line, remembers its addresses and prints its
 # gRPC endpoint.
 await_node() {
-	local dir=$1 n=$2 pid grpc raft
+	local dir=$1 n=$2 pid grpc raft gossip_lan gossip_wan
 	pid=$(<"$dir/node$n.pid")
 	grpc=$(await_ready "$dir/node$n.log" "$pid" grpc) || return 1
 	raft=$(await_ready "$dir/node$n.log" "$pid" raft) || return 1
-	[[ -n $grpc && -n $raft ]] || {
-		say "node$n: ready line lacks grpc= or raft=: $(grep -m1 '^ready ' "$dir/node$n.log")"
+	gossip_lan=$(await_ready "$dir/node$n.log" "$pid" gossip_lan) || return 1
+	gossip_wan=$(await_ready "$dir/node$n.log" "$pid" gossip_wan) || return 1
+	[[ -n $grpc && -n $raft && -n $gossip_lan && -n $gossip_wan ]] || {
+		say "node$n: ready line lacks grpc=, raft=, gossip_lan= or gossip_wan=: $(grep -m1 '^ready ' "$dir/node$n.log")"
 		return 1
 	}
-	printf 'grpc=%s\nraft=%s\n' "$grpc" "$raft" >"$dir/node$n/addrs"
-	say "node$n ready: grpc $grpc raft $raft"
+	printf 'grpc=%s\nraft=%s\ngossip_lan=%s\ngossip_wan=%s\n' "$grpc" "$raft" "$gossip_lan" "$gossip_wan" >"$dir/node$n/addrs"
+	say "node$n ready: grpc $grpc raft $raft gossip $gossip_lan"
 	echo "$grpc"
 }
+
+# Prints node $2's remembered LAN gossip address.
+gossip_lan_of() { sed -n 's/^gossip_lan=//p' "$1/node$2/addrs"; }
 
 # Set by cmd_up; the EXIT trap needs them after cmd_up's locals are gone.
 cluster_dir=
@@ -283,6 +302,7 @@ cmd_up() {
 		kmsbench=$dir/bin/kmsbench
 	fi
 	[[ -f $dir/join-secret ]] || write_secret "$dir/join-secret" 32
+	[[ -f $dir/gossip-key ]] || head -c 32 /dev/urandom | base64 >"$dir/gossip-key"
 	prepare_tls "$dir" "$nodes"
 
 	# Whatever fails from here, or interrupts, leaves no node running.
@@ -292,14 +312,22 @@ cmd_up() {
 
 	local -a endpoints=()
 	local endpoint
+	local seed
 	if [[ -f $dir/node1/addrs ]]; then
 		# Restart: a lone node of an existing region may wait for a quorum
 		# before it serves, so all start together. State on disk makes kmsd
-		# ignore -bootstrap and -join.
+		# ignore -bootstrap, and -retry-join only brings the node back into
+		# the gossip pool. A DIR from before gossip has no node1 gossip
+		# address yet: the nodes then rejoin through Raft alone.
 		say "restarting the $nodes-node region in $dir"
 		start_node "$dir" 1 "$hsm" -bootstrap
+		seed=$(gossip_lan_of "$dir" 1)
 		for ((n = 2; n <= nodes; n++)); do
-			start_node "$dir" "$n" "$hsm" -join "$(sed -n 's/^grpc=//p' "$dir/node1/addrs")"
+			if [[ -n $seed ]]; then
+				start_node "$dir" "$n" "$hsm" -retry-join "$seed"
+			else
+				start_node "$dir" "$n" "$hsm"
+			fi
 		done
 		for ((n = 1; n <= nodes; n++)); do
 			endpoint=$(await_node "$dir" "$n")
@@ -310,8 +338,9 @@ cmd_up() {
 		start_node "$dir" 1 "$hsm" -bootstrap
 		endpoint=$(await_node "$dir" 1)
 		endpoints+=("$endpoint")
+		seed=$(gossip_lan_of "$dir" 1)
 		for ((n = 2; n <= nodes; n++)); do
-			start_node "$dir" "$n" "$hsm" -join "${endpoints[0]}"
+			start_node "$dir" "$n" "$hsm" -retry-join "$seed"
 			endpoint=$(await_node "$dir" "$n")
 			endpoints+=("$endpoint")
 		done

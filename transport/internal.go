@@ -104,10 +104,11 @@ func (in *internalService) Join(ctx context.Context, req *internalpb.JoinRequest
 	if _, err := s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_RegisterNode{RegisterNode: &fsmpb.RegisterNode{Node: node}}}); err != nil {
 		return nil, statusFor(err)
 	}
-	if err := s.raft.AddVoter(ctx, req.GetNodeId(), req.GetRaftAddr()); err != nil {
-		return nil, statusFor(fmt.Errorf("%w: add voter %s: %v", ErrNotServing, req.GetNodeId(), err))
+	suffrage, err := s.addJoiner(ctx, req.GetNodeId(), req.GetRaftAddr())
+	if err != nil {
+		return nil, statusFor(fmt.Errorf("%w: add %s %s: %v", ErrNotServing, suffrage, req.GetNodeId(), err))
 	}
-	s.log.Info("node joined", "node", req.GetNodeId(), "raft_addr", req.GetRaftAddr(), "grpc_addr", req.GetGrpcAddr())
+	s.log.Info("node joined", "node", req.GetNodeId(), "suffrage", suffrage, "raft_addr", req.GetRaftAddr(), "grpc_addr", req.GetGrpcAddr())
 	return &internalpb.JoinResponse{Region: s.region(), DomainKeys: wrapped}, nil
 }
 

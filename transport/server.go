@@ -52,6 +52,12 @@ type Config struct {
 	// RateLimits throttle each principal's KMS requests; the zero value
 	// limits nothing.
 	RateLimits RateLimits
+	// Gossip is the node's gossip membership, which Cluster.Status reports;
+	// nil when the node runs without gossip.
+	Gossip Gossip
+	// MaxVoters caps the voters Join adds: past it a joiner is added as a
+	// nonvoter. Zero adds every joiner as a voter.
+	MaxVoters int
 }
 
 // Server implements the KMS, Cluster and Internal gRPC services of one node.
@@ -71,6 +77,9 @@ type Server struct {
 	internal *internalService
 	audit    *audit.Log
 	limits   *rateLimiter // nil: no limits
+	// joinMu makes counting the voters and adding a joiner one step, so
+	// concurrent joins cannot both take the last voter seat.
+	joinMu sync.Mutex
 
 	stopOnce sync.Once
 	stop     chan struct{}

@@ -7,7 +7,7 @@ import "github.com/trent-kms/trent/transport/kmspb"
 var clusterCommands = []*command{
 	{
 		name: "cluster status", op: "Status",
-		summary: "Show the nodes of the region, its leader and the answering node's progress.",
+		summary: "Show the nodes of the region, its leader, the answering node's progress and, with gossip, both gossip pools and each region's leader.",
 		run: func(r *request) (any, error) {
 			resp, err := r.cluster.Status(r.ctx, &kmspb.ClusterStatusRequest{})
 			if err != nil {
@@ -31,7 +31,7 @@ var clusterCommands = []*command{
 					Leader:      n.GetLeader(),
 				})
 			}
-			return out, nil
+			return withGossip(out, resp), nil
 		},
 	},
 	{
@@ -45,4 +45,63 @@ var clusterCommands = []*command{
 			return nil, err
 		},
 	},
+}
+
+// clusterStatusGossipOutput adds the gossip view to cluster status. A node
+// without gossip answers with none, and the output is clusterStatusOutput's
+// alone.
+type clusterStatusGossipOutput struct {
+	clusterStatusOutput
+	LanMembers    []gossipMemberJSON `json:"LanMembers"`
+	WanMembers    []gossipMemberJSON `json:"WanMembers"`
+	RegionLeaders []regionLeaderJSON `json:"RegionLeaders"`
+}
+
+type gossipMemberJSON struct {
+	NodeID        string `json:"NodeId"`
+	Region        string `json:"Region"`
+	Role          string `json:"Role"`
+	Status        string `json:"Status"`
+	GrpcAddress   string `json:"GrpcAddress"`
+	GossipAddress string `json:"GossipAddress"`
+	Leader        bool   `json:"Leader"`
+}
+
+type regionLeaderJSON struct {
+	Region      string `json:"Region"`
+	NodeID      string `json:"NodeId"`
+	GrpcAddress string `json:"GrpcAddress"`
+}
+
+func withGossip(out clusterStatusOutput, resp *kmspb.ClusterStatusResponse) any {
+	// A node with gossip lists itself in both pools.
+	if len(resp.GetLanMembers()) == 0 && len(resp.GetWanMembers()) == 0 {
+		return out
+	}
+	g := clusterStatusGossipOutput{
+		clusterStatusOutput: out,
+		LanMembers:          gossipMembersJSON(resp.GetLanMembers()),
+		WanMembers:          gossipMembersJSON(resp.GetWanMembers()),
+		RegionLeaders:       []regionLeaderJSON{},
+	}
+	for _, l := range resp.GetRegionLeaders() {
+		g.RegionLeaders = append(g.RegionLeaders, regionLeaderJSON{Region: l.GetRegion(), NodeID: l.GetNodeId(), GrpcAddress: l.GetGrpcAddress()})
+	}
+	return g
+}
+
+func gossipMembersJSON(members []*kmspb.GossipMember) []gossipMemberJSON {
+	out := []gossipMemberJSON{}
+	for _, m := range members {
+		out = append(out, gossipMemberJSON{
+			NodeID:        m.GetId(),
+			Region:        m.GetRegion(),
+			Role:          m.GetRole(),
+			Status:        m.GetStatus(),
+			GrpcAddress:   m.GetGrpcAddress(),
+			GossipAddress: m.GetGossipAddress(),
+			Leader:        m.GetLeader(),
+		})
+	}
+	return out
 }

@@ -56,6 +56,31 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			}
 			return nil
 		})
+	var g node.GossipConfig
+	gossipOn := false
+	gossipAddr := func(dst *string) func(string) error {
+		return func(s string) error { *dst, gossipOn = s, true; return nil }
+	}
+	seeds := func(dst *[]string) func(string) error {
+		return func(s string) error {
+			for seed := range strings.SplitSeq(s, ",") {
+				if seed = strings.TrimSpace(seed); seed != "" {
+					*dst = append(*dst, seed)
+				}
+			}
+			gossipOn = true
+			return nil
+		}
+	}
+	fs.Func("gossip-lan", "`IP:PORT` of the region's gossip pool (TCP and UDP; port 0 picks a free port and keeps it across restarts); turns gossip on (default with gossip: the -grpc-addr host, port 7422)", gossipAddr(&g.LANBind))
+	fs.Func("gossip-wan", "`IP:PORT` of the gossip pool of all regions; turns gossip on (default with gossip: the LAN host, the LAN port + 1)", gossipAddr(&g.WANBind))
+	fs.StringVar(&g.LANAdvertise, "gossip-lan-advertise", "", "`IP:PORT` region peers should dial for the LAN pool instead of -gossip-lan (NAT, wildcard bind)")
+	fs.StringVar(&g.WANAdvertise, "gossip-wan-advertise", "", "`IP:PORT` other regions should dial for the WAN pool instead of -gossip-wan")
+	fs.StringVar(&g.KeyFile, "gossip-key-file", "", "`FILE` with the gossip keyring shared by every node: base64 32-byte keys, one a line, the first encrypts (default DATA_DIR/gossip-key; created by -bootstrap and -dev when missing)")
+	fs.Func("retry-join", "`HOST:PORT` of a region peer's LAN gossip pool (repeat the flag, or separate with commas); turns gossip on. With an empty data dir and neither -bootstrap nor -join, the node joins its region through it, with the join secret", seeds(&g.RetryJoin))
+	fs.Func("wan-join", "`HOST:PORT` of any region's node's WAN gossip pool (repeat, or separate with commas); turns gossip on. One node of a region is enough", seeds(&g.WANJoin))
+	fs.IntVar(&g.Voters, "voters", node.DefaultVoters, "with gossip: the most voters the leader admits; later nodes join as nonvoters and are promoted when a voter seat frees up (set it alike on every node)")
+	fs.DurationVar(&g.DeadServerCleanupAfter, "dead-server-cleanup-after", node.DefaultDeadServerCleanupAfter, "with gossip: the leader removes a server gossip has seen failed this long from the region, if the healthy voters stay a quorum")
 	fs.BoolVar(&c.StrictReads, "strict-reads", false, "confirm leadership with a quorum round for every batch of reads instead of the leader's read lease (slower; assumes nothing about clock rates)")
 	fs.BoolVar(&o.dev, "dev", false, "development mode: software HSM, a CA and certificates of its own in DATA_DIR/tls (admin client certificate in DATA_DIR/tls/admin), bootstrap a single-node region if the data dir is empty")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
@@ -74,11 +99,20 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fail(fmt.Errorf("-log-level: %w", err))
 	}
+	if gossipOn {
+		c.Gossip = &g
+	} else {
+		for _, name := range []string{"gossip-lan-advertise", "gossip-wan-advertise", "gossip-key-file", "voters", "dead-server-cleanup-after"} {
+			if isSet(fs, name) {
+				return fail(fmt.Errorf("-%s needs gossip: add -gossip-lan or -retry-join", name))
+			}
+		}
+	}
 	if o.dev {
 		if c.HSM != node.HSMSoft {
 			return fail(errors.New("-dev uses the software HSM; drop -hsm"))
 		}
-		if c.Join == "" {
+		if c.Join == "" && len(g.RetryJoin) == 0 {
 			c.Bootstrap = true
 		}
 		c.DevTLS = true
@@ -87,4 +121,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return fail(err)
 	}
 	return o, nil
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

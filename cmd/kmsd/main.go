@@ -59,7 +59,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Error("start failed", "err", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "ready grpc=%s raft=%s node=%s region=%s\n", n.GRPCAddr(), n.RaftAddr(), n.ID(), n.Region())
+	gossip := ""
+	if n.Membership() != nil {
+		gossip = fmt.Sprintf(" gossip_lan=%s gossip_wan=%s", n.GossipLANAddr(), n.GossipWANAddr())
+	}
+	fmt.Fprintf(stdout, "ready grpc=%s raft=%s node=%s region=%s%s\n", n.GRPCAddr(), n.RaftAddr(), n.ID(), n.Region(), gossip)
 
 	for ctx.Err() == nil {
 		select {

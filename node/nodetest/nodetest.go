@@ -33,6 +33,9 @@ type Options struct {
 	Clock *Clock
 	// Logs sends node logs to the test log (noisy; for debugging).
 	Logs bool
+	// Region names the region; default RegionName. Two test regions need
+	// two names.
+	Region string
 }
 
 // Region is a running test region.
@@ -43,9 +46,12 @@ type Region struct {
 	nodes []*node.Node // nil while stopped
 	conns map[string]*grpc.ClientConn
 	pki   *testPKI
+	opts  Options
+	dir   string
 }
 
-// RegionName is the region every test region is, and its certificates name.
+// RegionName is the region a test region is, and its certificates name,
+// unless Options.Region names another.
 const RegionName = "test-1"
 
 // certPoll is how often test nodes look for rotated certificate files, so a
@@ -61,42 +67,18 @@ func StartRegion(t testing.TB, opts Options) *Region {
 	if opts.Nodes == 0 {
 		opts.Nodes = 3
 	}
+	if opts.Region == "" {
+		opts.Region = RegionName
+	}
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "join-secret")
 	if err := os.WriteFile(secret, []byte("test-join-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := &Region{t: t, conns: make(map[string]*grpc.ClientConn), pki: newTestPKI(t, dir)}
+	r := &Region{t: t, conns: make(map[string]*grpc.ClientConn), pki: newTestPKI(t, dir), opts: opts, dir: dir}
 	t.Cleanup(r.closeAll)
 	for i := 0; i < opts.Nodes; i++ {
-		logger := slog.New(slog.DiscardHandler)
-		if opts.Logs {
-			logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		}
-		cfg := node.Config{
-			DataDir:              filepath.Join(dir, fmt.Sprintf("node%d", i)),
-			NodeID:               fmt.Sprintf("node%d", i),
-			Region:               RegionName,
-			JoinSecretFile:       secret,
-			TLSPollInterval:      certPoll,
-			Logger:               logger,
-			RaftHeartbeatTimeout: 400 * time.Millisecond,
-			RaftElectionTimeout:  400 * time.Millisecond,
-			SnapshotThreshold:    opts.SnapshotThreshold,
-			TrailingLogs:         opts.TrailingLogs,
-			LeaderTick:           50 * time.Millisecond,
-			ReadRetry:            time.Second,
-			ProposeTimeout:       3 * time.Second,
-		}
-		if opts.Clock != nil {
-			cfg.Now = opts.Clock.Now
-		}
-		r.IssueNodeCert(&cfg)
-		if i == 0 {
-			cfg.Bootstrap = true
-		} else {
-			cfg.Join = r.nodes[0].GRPCAddr()
-		}
+		cfg := r.nodeConfig(i)
 		if opts.Configure != nil {
 			opts.Configure(i, &cfg)
 		}
@@ -105,6 +87,63 @@ func StartRegion(t testing.TB, opts Options) *Region {
 		r.Restart(i)
 	}
 	return r
+}
+
+// nodeConfig is node i's config before Options.Configure: node 0
+// bootstraps, the others join it.
+func (r *Region) nodeConfig(i int) node.Config {
+	logger := slog.New(slog.DiscardHandler)
+	if r.opts.Logs {
+		logger = slog.New(slog.NewTextHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	cfg := node.Config{
+		DataDir:              filepath.Join(r.dir, fmt.Sprintf("node%d", i)),
+		NodeID:               fmt.Sprintf("node%d", i),
+		Region:               r.opts.Region,
+		JoinSecretFile:       filepath.Join(r.dir, "join-secret"),
+		TLSPollInterval:      certPoll,
+		Logger:               logger,
+		RaftHeartbeatTimeout: 400 * time.Millisecond,
+		RaftElectionTimeout:  400 * time.Millisecond,
+		SnapshotThreshold:    r.opts.SnapshotThreshold,
+		TrailingLogs:         r.opts.TrailingLogs,
+		LeaderTick:           50 * time.Millisecond,
+		ReadRetry:            time.Second,
+		ProposeTimeout:       3 * time.Second,
+	}
+	if r.opts.Clock != nil {
+		cfg.Now = r.opts.Clock.Now
+	}
+	r.IssueNodeCert(&cfg)
+	if i == 0 {
+		cfg.Bootstrap = true
+	} else {
+		cfg.Join = r.nodes[0].GRPCAddr()
+	}
+	return cfg
+}
+
+// AddNode starts one more node, configured like the others (joining node 0,
+// then Options.Configure) and then by configure, and returns its index.
+func (r *Region) AddNode(configure func(cfg *node.Config)) int {
+	r.t.Helper()
+	i := len(r.cfgs)
+	if r.Node(0) == nil {
+		r.t.Fatal("AddNode: node0 is stopped")
+	}
+	cfg := r.nodeConfig(i)
+	if r.opts.Configure != nil {
+		r.opts.Configure(i, &cfg)
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	r.mu.Lock()
+	r.cfgs = append(r.cfgs, cfg)
+	r.nodes = append(r.nodes, nil)
+	r.mu.Unlock()
+	r.Restart(i)
+	return i
 }
 
 // Len returns the number of nodes, running or stopped.

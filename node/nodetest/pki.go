@@ -71,13 +71,13 @@ func (r *Region) AdminTLSDir() string {
 // ca.crt; issuing into it rotates the node's certificate.
 func (r *Region) NodeCertDir(i int) string { return filepath.Dir(r.cfgs[i].TLSCertFile) }
 
-// IssueNodeCert issues a certificate of the test region for cfg.NodeID
+// IssueNodeCert issues a certificate of the region for cfg.NodeID
 // (hosts 127.0.0.1 and localhost) and points cfg's TLS files at it: for
 // nodes a test starts itself, such as a joiner.
 func (r *Region) IssueNodeCert(cfg *node.Config) {
 	r.t.Helper()
 	dir := filepath.Join(r.pki.dir, "certs", cfg.NodeID)
-	req := pki.NodeCertRequest{Region: RegionName, NodeID: cfg.NodeID, Hosts: []string{"127.0.0.1", "localhost"}}
+	req := pki.NodeCertRequest{Region: r.opts.Region, NodeID: cfg.NodeID, Hosts: []string{"127.0.0.1", "localhost"}}
 	if err := r.pki.ca.IssueNode(dir, req); err != nil {
 		r.t.Fatalf("issue node certificate for %s: %v", cfg.NodeID, err)
 	}

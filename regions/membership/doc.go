@@ -8,8 +8,8 @@
 // of their nodes leads, which is where the replicator sends its changes. Both pools are
 // encrypted and authenticated with a keyring; a node with other keys cannot join.
 //
-// Every node gossips a small metadata record: id, region, role, gRPC and Raft addresses, and
-// whether it leads its region (SetLeader). LANMembers, WANMembers and RegionLeaders read the
+// Every node gossips a small metadata record: id, region, role (SetRole), gRPC and Raft
+// addresses, and whether it leads its region (SetLeader). LANMembers, WANMembers and RegionLeaders read the
 // pools; Config.OnEvent hears joins, updates and departures.
 //
 //	m, err := membership.Start(ctx, membership.Config{

@@ -84,6 +84,7 @@ type Member struct {
 	RaftAddr   string
 	Leader     bool // it announced that it leads its region's Raft group
 	GossipAddr string
+	WANAddr    string // its WAN pool address as it announces it; empty if it predates the field
 	Status     Status
 	// LastChange is when this node saw Status last change (or, for alive members, the metadata).
 	LastChange time.Time

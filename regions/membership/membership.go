@@ -59,14 +59,23 @@ func Start(ctx context.Context, cfg Config) (_ *Membership, err error) {
 			_ = m.Shutdown()
 		}
 	}()
-	if m.lan, err = m.startPool(LAN, lanName(cfg.NodeID), cfg.LANBind, cfg.LANAdvertise, cfg.Keys); err != nil {
-		return nil, err
-	}
 	wanKeys := cfg.WANKeys
 	if len(wanKeys) == 0 {
 		wanKeys = cfg.Keys
 	}
+	// The WAN pool starts first: its address, known only once it is bound, goes into the
+	// metadata the LAN pool announces from its first message on.
 	if m.wan, err = m.startPool(WAN, wanName(cfg.Region, cfg.NodeID), cfg.WANBind, cfg.WANAdvertise, wanKeys); err != nil {
+		return nil, err
+	}
+	m.metaMu.Lock()
+	m.meta.WANAddr = m.wan.addr
+	size := len(m.meta.encode())
+	m.metaMu.Unlock()
+	if size > maxMetaSize {
+		return nil, fmt.Errorf("%w: node metadata is %d bytes, limit %d", ErrInvalidConfig, size, maxMetaSize)
+	}
+	if m.lan, err = m.startPool(LAN, lanName(cfg.NodeID), cfg.LANBind, cfg.LANAdvertise, cfg.Keys); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -113,6 +122,33 @@ func (m *Membership) join(p *pool, seeds []string) (int, error) {
 	return n, nil
 }
 
+// JoinRegionPeersWAN joins the WAN pool through the WAN addresses of the alive LAN members
+// that the WAN pool does not list as alive, and returns how many answered (0 and no error when
+// none is missing). A region's nodes thereby share one WAN pool however many of them were given WAN
+// seeds: one seed anywhere links the region to the others. Call it periodically; memberlist
+// merges what a join brings in, so a call that finds nothing missing costs nothing.
+func (m *Membership) JoinRegionPeersWAN() (int, error) {
+	if m.closed.Load() {
+		return 0, ErrShutdown
+	}
+	inWAN := make(map[string]bool)
+	for _, mem := range m.wan.snapshot() {
+		if mem.Region == m.cfg.Region && !mem.Status.failed() {
+			inWAN[mem.ID] = true
+		}
+	}
+	var seeds []string
+	for _, mem := range m.lan.snapshot() {
+		if !inWAN[mem.ID] && !mem.Status.failed() && mem.WANAddr != "" {
+			seeds = append(seeds, mem.WANAddr)
+		}
+	}
+	if len(seeds) == 0 {
+		return 0, nil
+	}
+	return m.join(m.wan, seeds)
+}
+
 // LANMembers lists the region's members, this node included, sorted by id. Members that died or
 // left stay listed for TombstoneRetention, so the Reaper can see how long they have been gone.
 func (m *Membership) LANMembers() []Member { return m.lan.snapshot() }
@@ -141,21 +177,40 @@ func (m *Membership) RegionLeaders() map[string]Member {
 // from the leadership observer. It returns once the change is under way in both pools, usually
 // after a few gossip rounds, or with ErrUpdateDropped.
 func (m *Membership) SetLeader(leader bool) error {
+	return m.setMeta(func(meta *nodeMeta) { meta.Leader = leader })
+}
+
+// SetRole announces, in both pools, whether this node votes in its region's Raft group. A node
+// learns its suffrage only once a leader has added it (past the region's voter count it joins
+// as a nonvoter, and a nonvoter may be promoted later), so it starts with Config.Role and
+// corrects it from its Raft configuration. It returns like SetLeader.
+func (m *Membership) SetRole(role Role) error {
+	if role != RoleVoter && role != RoleNonvoter {
+		return fmt.Errorf("%w: unknown role %s", ErrInvalidConfig, role)
+	}
+	return m.setMeta(func(meta *nodeMeta) { meta.Role = role })
+}
+
+// setMeta applies change to this node's metadata and announces the result if it differs.
+func (m *Membership) setMeta(change func(*nodeMeta)) error {
 	if m.closed.Load() {
 		return ErrShutdown
 	}
 	m.updateMu.Lock()
 	defer m.updateMu.Unlock()
 	m.metaMu.Lock()
-	changed := m.meta.Leader != leader
-	m.meta.Leader = leader
+	before := m.meta
+	change(&m.meta)
 	want := m.meta
 	m.metaMu.Unlock()
-	if !changed {
+	if want == before {
 		return nil
 	}
 	return m.eachPool(func(p *pool) error { return p.update(want) })
 }
+
+// Role is the role this node announces.
+func (m *Membership) Role() Role { return m.currentMeta().Role }
 
 func (m *Membership) currentMeta() nodeMeta {
 	m.metaMu.Lock()

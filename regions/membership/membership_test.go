@@ -31,6 +31,7 @@ func TestJoinThroughOneSeedSeesRegionWithMetadata(t *testing.T) {
 				GRPCAddr:   "127.0.0.1:1" + peer.NodeID(),
 				RaftAddr:   "127.0.0.1:2" + peer.NodeID(),
 				GossipAddr: peer.LANAddr(),
+				WANAddr:    peer.WANAddr(),
 				Status:     StatusAlive,
 				LastChange: got.LastChange,
 			}
@@ -113,6 +114,59 @@ func TestLeaderFlagPropagates(t *testing.T) {
 	})
 	if _, ok := b.RegionLeaders()["eu-1"]; ok {
 		t.Errorf("RegionLeaders still names a leader for eu-1: %+v", b.RegionLeaders())
+	}
+}
+
+// Region peers that were each given a LAN seed but no WAN seed still end up in one WAN pool:
+// the LAN metadata carries every node's WAN address.
+func TestRegionPeersJoinEachOthersWANPool(t *testing.T) {
+	a, b, c := startNode(t, "a", "eu-1"), startNode(t, "b", "eu-1"), startNode(t, "c", "eu-1")
+	mustJoin(t, b.JoinLAN, a.LANAddr())
+	mustJoin(t, c.JoinLAN, a.LANAddr())
+	waitFor(t, waitTimeout, "c to see the region", func() bool { return allAlive(c.LANMembers(), "a", "b", "c") })
+
+	if n, err := c.JoinRegionPeersWAN(); err != nil || n != 2 {
+		t.Fatalf("JoinRegionPeersWAN = %d, %v; want 2 peers joined", n, err)
+	}
+	for _, n := range []*testNode{a, b, c} {
+		waitFor(t, waitTimeout, n.NodeID()+" to see the region in the WAN pool", func() bool {
+			return allAlive(n.WANMembers(), "a", "b", "c")
+		})
+	}
+	if n, err := a.JoinRegionPeersWAN(); err != nil || n != 0 {
+		t.Errorf("JoinRegionPeersWAN with nothing missing = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func TestRoleChangePropagates(t *testing.T) {
+	a, b := startNode(t, "a", "eu-1"), startNode(t, "b", "eu-1")
+	mustJoin(t, b.JoinLAN, a.LANAddr())
+	mustJoin(t, b.JoinWAN, a.WANAddr())
+	waitFor(t, waitTimeout, "b to see a", func() bool { return allAlive(b.LANMembers(), "a", "b") })
+
+	roleIn := func(members []Member) Role { m, _ := memberByID(members, "a"); return m.Role }
+	if err := a.SetRole(RoleNonvoter); err != nil {
+		t.Fatal(err)
+	}
+	if a.Role() != RoleNonvoter {
+		t.Fatalf("Role() = %s after SetRole(nonvoter)", a.Role())
+	}
+	waitFor(t, waitTimeout, "b to see a as a nonvoter in both pools", func() bool {
+		return roleIn(b.LANMembers()) == RoleNonvoter && roleIn(b.WANMembers()) == RoleNonvoter
+	})
+	// The leader flag and the role are one record: changing one keeps the other.
+	if err := a.SetLeader(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetRole(RoleVoter); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, waitTimeout, "b to see a as a leading voter", func() bool {
+		m, _ := memberByID(b.LANMembers(), "a")
+		return m.Role == RoleVoter && m.Leader
+	})
+	if err := a.SetRole(Role(7)); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("SetRole(7): err = %v, want ErrInvalidConfig", err)
 	}
 }
 

@@ -18,6 +18,9 @@ const (
 	flagLeader   = 1 << 0
 	flagNonvoter = 1 << 1
 	flagLeaving  = 1 << 2
+	// flagWANAddr: a fifth field, the node's WAN pool address, follows the four others. Region
+	// peers read it to join each other's WAN pools (JoinRegionPeersWAN).
+	flagWANAddr = 1 << 3
 )
 
 // maxMetaSize is memberlist's hard limit: it panics on larger metadata, so Start checks it.
@@ -34,11 +37,14 @@ type nodeMeta struct {
 	// Leaving is announced just before a graceful leave. memberlist tells its event delegate
 	// that a node is gone but not whether it left or died, so peers read it from here.
 	Leaving bool
+	// WANAddr is the node's WAN pool address; empty in metadata from before the field existed.
+	WANAddr string
 }
 
 // encode lays out: version, flags, then id, region, gRPC address and Raft address, each as a
-// uvarint length followed by the bytes. A binary layout keeps a node's record well under the
-// 512-byte limit even with long DNS names.
+// uvarint length followed by the bytes, then the WAN address the same way if flagWANAddr is
+// set. A binary layout keeps a node's record well under the 512-byte limit even with long DNS
+// names.
 func (m nodeMeta) encode() []byte {
 	var flags byte
 	if m.Leader {
@@ -50,9 +56,14 @@ func (m nodeMeta) encode() []byte {
 	if m.Leaving {
 		flags |= flagLeaving
 	}
-	b := make([]byte, 0, 2+4*binary.MaxVarintLen16+len(m.ID)+len(m.Region)+len(m.GRPCAddr)+len(m.RaftAddr))
+	fields := []string{m.ID, m.Region, m.GRPCAddr, m.RaftAddr}
+	if m.WANAddr != "" {
+		flags |= flagWANAddr
+		fields = append(fields, m.WANAddr)
+	}
+	b := make([]byte, 0, 2+5*binary.MaxVarintLen16+len(m.ID)+len(m.Region)+len(m.GRPCAddr)+len(m.RaftAddr)+len(m.WANAddr))
 	b = append(b, metaVersion, flags)
-	for _, s := range []string{m.ID, m.Region, m.GRPCAddr, m.RaftAddr} {
+	for _, s := range fields {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -71,7 +82,11 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 		m.Role = RoleNonvoter
 	}
 	rest := b[2:]
-	for _, field := range []*string{&m.ID, &m.Region, &m.GRPCAddr, &m.RaftAddr} {
+	fields := []*string{&m.ID, &m.Region, &m.GRPCAddr, &m.RaftAddr}
+	if b[1]&flagWANAddr != 0 {
+		fields = append(fields, &m.WANAddr)
+	}
+	for _, field := range fields {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || n > uint64(len(rest)-k) {
 			return nodeMeta{}, fmt.Errorf("%w: truncated field", errBadMeta)

@@ -12,6 +12,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		{ID: "a", Region: "eu-1"},
 		{ID: "node-7f3a", Region: "us-east-2", Role: RoleNonvoter, GRPCAddr: "10.0.0.7:7443", RaftAddr: "10.0.0.7:7444", Leader: true},
 		{ID: "b", Region: "r", Leaving: true, RaftAddr: "[::1]:1"},
+		{ID: "c", Region: "eu-1", GRPCAddr: "g", RaftAddr: "r", WANAddr: "10.0.0.7:7423"},
 	} {
 		got, err := decodeMeta(m.encode())
 		if err != nil || got != m {
@@ -30,6 +31,24 @@ func TestMetaIgnoresAppendedFieldsAndUnknownFlags(t *testing.T) {
 	got, err := decodeMeta(b)
 	if err != nil || got != m {
 		t.Fatalf("decode = %+v, %v; want %+v", got, err, m)
+	}
+}
+
+// The WAN address was appended to version 1 behind a flag bit: metadata without it reads as
+// before, and a decoder from before it ignores it.
+func TestMetaWANAddrIsOptional(t *testing.T) {
+	old := nodeMeta{ID: "a", Region: "eu-1", GRPCAddr: "g", RaftAddr: "r"}
+	withWAN := old
+	withWAN.WANAddr = "10.0.0.1:7423"
+	b := withWAN.encode()
+	if !bytes.HasPrefix(b[2:], old.encode()[2:]) || b[1]&flagWANAddr == 0 {
+		t.Fatalf("the WAN address is not an appended field: %x", b)
+	}
+	if got, err := decodeMeta(old.encode()); err != nil || got.WANAddr != "" {
+		t.Errorf("metadata without the field: %+v, %v", got, err)
+	}
+	if _, err := decodeMeta(b[:len(b)-1]); !errors.Is(err, errBadMeta) {
+		t.Errorf("truncated WAN address: err = %v, want errBadMeta", err)
 	}
 }
 

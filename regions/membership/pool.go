@@ -254,6 +254,7 @@ func (p *pool) record(t EventType, n *memberlist.Node) {
 		RaftAddr:   meta.RaftAddr,
 		Leader:     meta.Leader,
 		GossipAddr: n.Address(),
+		WANAddr:    meta.WANAddr,
 		Status:     status,
 		LastChange: now,
 	}

@@ -4367,14 +4367,18 @@ func (x *NodeStatus) GetLeader() bool {
 }
 
 type ClusterStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Region        string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // the node that answered
-	LeaderId      string                 `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	Nodes         []*NodeStatus          `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	AppliedIndex  uint64                 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // of the node that answered
-	CommitIndex   uint64                 `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
-	Hsm           string                 `protobuf:"bytes,7,opt,name=hsm,proto3" json:"hsm,omitempty"` // backend kind of the node that answered
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Region       string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	NodeId       string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // the node that answered
+	LeaderId     string                 `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Nodes        []*NodeStatus          `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // of the node that answered
+	CommitIndex  uint64                 `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	Hsm          string                 `protobuf:"bytes,7,opt,name=hsm,proto3" json:"hsm,omitempty"` // backend kind of the node that answered
+	// Gossip, as the answering node sees it; all empty when it runs without gossip.
+	LanMembers    []*GossipMember `protobuf:"bytes,8,rep,name=lan_members,json=lanMembers,proto3" json:"lan_members,omitempty"`           // the region's LAN pool
+	WanMembers    []*GossipMember `protobuf:"bytes,9,rep,name=wan_members,json=wanMembers,proto3" json:"wan_members,omitempty"`           // every region's nodes
+	RegionLeaders []*RegionLeader `protobuf:"bytes,10,rep,name=region_leaders,json=regionLeaders,proto3" json:"region_leaders,omitempty"` // from the WAN pool, sorted by region
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4456,6 +4460,27 @@ func (x *ClusterStatusResponse) GetHsm() string {
 		return x.Hsm
 	}
 	return ""
+}
+
+func (x *ClusterStatusResponse) GetLanMembers() []*GossipMember {
+	if x != nil {
+		return x.LanMembers
+	}
+	return nil
+}
+
+func (x *ClusterStatusResponse) GetWanMembers() []*GossipMember {
+	if x != nil {
+		return x.WanMembers
+	}
+	return nil
+}
+
+func (x *ClusterStatusResponse) GetRegionLeaders() []*RegionLeader {
+	if x != nil {
+		return x.RegionLeaders
+	}
+	return nil
 }
 
 type RemoveNodeRequest struct {
@@ -4740,6 +4765,160 @@ func (x *ManagementEventsResponse) GetTruncated() bool {
 		return x.Truncated
 	}
 	return false
+}
+
+// One member of a gossip pool.
+type GossipMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`     // voter or nonvoter, as the member announces it
+	Status        string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"` // alive, suspect, dead or left
+	GrpcAddress   string                 `protobuf:"bytes,5,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	GossipAddress string                 `protobuf:"bytes,6,opt,name=gossip_address,json=gossipAddress,proto3" json:"gossip_address,omitempty"`
+	Leader        bool                   `protobuf:"varint,7,opt,name=leader,proto3" json:"leader,omitempty"` // it announces leading its region
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipMember) Reset() {
+	*x = GossipMember{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipMember) ProtoMessage() {}
+
+func (x *GossipMember) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipMember.ProtoReflect.Descriptor instead.
+func (*GossipMember) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *GossipMember) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GossipMember) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *GossipMember) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *GossipMember) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *GossipMember) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
+}
+
+func (x *GossipMember) GetGossipAddress() string {
+	if x != nil {
+		return x.GossipAddress
+	}
+	return ""
+}
+
+func (x *GossipMember) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+// The node a region's WAN members name as its leader.
+type RegionLeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Region        string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionLeader) Reset() {
+	*x = RegionLeader{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionLeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionLeader) ProtoMessage() {}
+
+func (x *RegionLeader) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionLeader.ProtoReflect.Descriptor instead.
+func (*RegionLeader) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *RegionLeader) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RegionLeader) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *RegionLeader) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
 }
 
 var File_transport_kmspb_kms_proto protoreflect.FileDescriptor
@@ -5068,7 +5247,7 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x1a\n" +
 	"\bsuffrage\x18\x04 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xef\x01\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xac\x03\n" +
 	"\x15ClusterStatusResponse\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x1b\n" +
@@ -5076,7 +5255,13 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x05nodes\x18\x04 \x03(\v2\x18.trent.kms.v1.NodeStatusR\x05nodes\x12#\n" +
 	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\x12!\n" +
 	"\fcommit_index\x18\x06 \x01(\x04R\vcommitIndex\x12\x10\n" +
-	"\x03hsm\x18\a \x01(\tR\x03hsm\",\n" +
+	"\x03hsm\x18\a \x01(\tR\x03hsm\x12;\n" +
+	"\vlan_members\x18\b \x03(\v2\x1a.trent.kms.v1.GossipMemberR\n" +
+	"lanMembers\x12;\n" +
+	"\vwan_members\x18\t \x03(\v2\x1a.trent.kms.v1.GossipMemberR\n" +
+	"wanMembers\x12A\n" +
+	"\x0eregion_leaders\x18\n" +
+	" \x03(\v2\x1a.trent.kms.v1.RegionLeaderR\rregionLeaders\",\n" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
 	"\x12RemoveNodeResponse\"P\n" +
@@ -5096,7 +5281,19 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x05error\x18\b \x01(\tR\x05error\"o\n" +
 	"\x18ManagementEventsResponse\x125\n" +
 	"\x06events\x18\x01 \x03(\v2\x1d.trent.kms.v1.ManagementEventR\x06events\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\bR\ttruncated2\xa4\x18\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\xc4\x01\n" +
+	"\fGossipMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12!\n" +
+	"\fgrpc_address\x18\x05 \x01(\tR\vgrpcAddress\x12%\n" +
+	"\x0egossip_address\x18\x06 \x01(\tR\rgossipAddress\x12\x16\n" +
+	"\x06leader\x18\a \x01(\bR\x06leader\"b\n" +
+	"\fRegionLeader\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress2\xa4\x18\n" +
 	"\x03KMS\x12L\n" +
 	"\tCreateKey\x12\x1e.trent.kms.v1.CreateKeyRequest\x1a\x1f.trent.kms.v1.CreateKeyResponse\x12R\n" +
 	"\vDescribeKey\x12 .trent.kms.v1.DescribeKeyRequest\x1a!.trent.kms.v1.DescribeKeyResponse\x12I\n" +
@@ -5152,7 +5349,7 @@ func file_transport_kmspb_kms_proto_rawDescGZIP() []byte {
 	return file_transport_kmspb_kms_proto_rawDescData
 }
 
-var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_transport_kmspb_kms_proto_goTypes = []any{
 	(*KeyMetadata)(nil),                             // 0: trent.kms.v1.KeyMetadata
 	(*Tag)(nil),                                     // 1: trent.kms.v1.Tag
@@ -5236,14 +5433,16 @@ var file_transport_kmspb_kms_proto_goTypes = []any{
 	(*ManagementEventsRequest)(nil),                 // 79: trent.kms.v1.ManagementEventsRequest
 	(*ManagementEvent)(nil),                         // 80: trent.kms.v1.ManagementEvent
 	(*ManagementEventsResponse)(nil),                // 81: trent.kms.v1.ManagementEventsResponse
-	nil,                                             // 82: trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	nil,                                             // 83: trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	nil,                                             // 84: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	nil,                                             // 85: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	nil,                                             // 86: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	nil,                                             // 87: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	nil,                                             // 88: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	nil,                                             // 89: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	(*GossipMember)(nil),                            // 82: trent.kms.v1.GossipMember
+	(*RegionLeader)(nil),                            // 83: trent.kms.v1.RegionLeader
+	nil,                                             // 84: trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	nil,                                             // 85: trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	nil,                                             // 86: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	nil,                                             // 87: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	nil,                                             // 88: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	nil,                                             // 89: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	nil,                                             // 90: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	nil,                                             // 91: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
 }
 var file_transport_kmspb_kms_proto_depIdxs = []int32{
 	1,  // 0: trent.kms.v1.CreateKeyRequest.tags:type_name -> trent.kms.v1.Tag
@@ -5254,98 +5453,101 @@ var file_transport_kmspb_kms_proto_depIdxs = []int32{
 	37, // 5: trent.kms.v1.ListAliasesResponse.aliases:type_name -> trent.kms.v1.AliasListEntry
 	1,  // 6: trent.kms.v1.TagResourceRequest.tags:type_name -> trent.kms.v1.Tag
 	1,  // 7: trent.kms.v1.ListResourceTagsResponse.tags:type_name -> trent.kms.v1.Tag
-	82, // 8: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	83, // 9: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	84, // 10: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	85, // 11: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	86, // 12: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	87, // 13: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	88, // 14: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	89, // 15: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	84, // 8: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	85, // 9: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	86, // 10: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	87, // 11: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	88, // 12: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	89, // 13: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	90, // 14: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	91, // 15: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
 	63, // 16: trent.kms.v1.CreateGrantRequest.constraints:type_name -> trent.kms.v1.GrantConstraints
 	63, // 17: trent.kms.v1.GrantListEntry.constraints:type_name -> trent.kms.v1.GrantConstraints
 	66, // 18: trent.kms.v1.ListGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
 	75, // 19: trent.kms.v1.ClusterStatusResponse.nodes:type_name -> trent.kms.v1.NodeStatus
-	80, // 20: trent.kms.v1.ManagementEventsResponse.events:type_name -> trent.kms.v1.ManagementEvent
-	2,  // 21: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
-	4,  // 22: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
-	6,  // 23: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
-	9,  // 24: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
-	11, // 25: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
-	13, // 26: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
-	15, // 27: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
-	17, // 28: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
-	19, // 29: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
-	21, // 30: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
-	23, // 31: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
-	25, // 32: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
-	27, // 33: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
-	30, // 34: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
-	32, // 35: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
-	34, // 36: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
-	36, // 37: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
-	39, // 38: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
-	41, // 39: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
-	43, // 40: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
-	45, // 41: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
-	47, // 42: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
-	49, // 43: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
-	51, // 44: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
-	53, // 45: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	55, // 46: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
-	57, // 47: trent.kms.v1.KMS.PutKeyPolicy:input_type -> trent.kms.v1.PutKeyPolicyRequest
-	59, // 48: trent.kms.v1.KMS.GetKeyPolicy:input_type -> trent.kms.v1.GetKeyPolicyRequest
-	61, // 49: trent.kms.v1.KMS.ListKeyPolicies:input_type -> trent.kms.v1.ListKeyPoliciesRequest
-	64, // 50: trent.kms.v1.KMS.CreateGrant:input_type -> trent.kms.v1.CreateGrantRequest
-	67, // 51: trent.kms.v1.KMS.ListGrants:input_type -> trent.kms.v1.ListGrantsRequest
-	69, // 52: trent.kms.v1.KMS.ListRetirableGrants:input_type -> trent.kms.v1.ListRetirableGrantsRequest
-	70, // 53: trent.kms.v1.KMS.RetireGrant:input_type -> trent.kms.v1.RetireGrantRequest
-	72, // 54: trent.kms.v1.KMS.RevokeGrant:input_type -> trent.kms.v1.RevokeGrantRequest
-	74, // 55: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
-	77, // 56: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
-	79, // 57: trent.kms.v1.Cluster.ManagementEvents:input_type -> trent.kms.v1.ManagementEventsRequest
-	3,  // 58: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
-	5,  // 59: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
-	8,  // 60: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
-	10, // 61: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
-	12, // 62: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
-	14, // 63: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
-	16, // 64: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
-	18, // 65: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
-	20, // 66: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
-	22, // 67: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
-	24, // 68: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
-	26, // 69: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
-	29, // 70: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
-	31, // 71: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
-	33, // 72: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
-	35, // 73: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
-	38, // 74: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
-	40, // 75: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
-	42, // 76: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
-	44, // 77: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
-	46, // 78: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
-	48, // 79: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
-	50, // 80: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
-	52, // 81: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
-	54, // 82: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	56, // 83: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
-	58, // 84: trent.kms.v1.KMS.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
-	60, // 85: trent.kms.v1.KMS.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
-	62, // 86: trent.kms.v1.KMS.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
-	65, // 87: trent.kms.v1.KMS.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
-	68, // 88: trent.kms.v1.KMS.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
-	68, // 89: trent.kms.v1.KMS.ListRetirableGrants:output_type -> trent.kms.v1.ListGrantsResponse
-	71, // 90: trent.kms.v1.KMS.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
-	73, // 91: trent.kms.v1.KMS.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
-	76, // 92: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
-	78, // 93: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
-	81, // 94: trent.kms.v1.Cluster.ManagementEvents:output_type -> trent.kms.v1.ManagementEventsResponse
-	58, // [58:95] is the sub-list for method output_type
-	21, // [21:58] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	82, // 20: trent.kms.v1.ClusterStatusResponse.lan_members:type_name -> trent.kms.v1.GossipMember
+	82, // 21: trent.kms.v1.ClusterStatusResponse.wan_members:type_name -> trent.kms.v1.GossipMember
+	83, // 22: trent.kms.v1.ClusterStatusResponse.region_leaders:type_name -> trent.kms.v1.RegionLeader
+	80, // 23: trent.kms.v1.ManagementEventsResponse.events:type_name -> trent.kms.v1.ManagementEvent
+	2,  // 24: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
+	4,  // 25: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
+	6,  // 26: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
+	9,  // 27: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
+	11, // 28: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
+	13, // 29: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
+	15, // 30: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
+	17, // 31: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
+	19, // 32: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
+	21, // 33: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
+	23, // 34: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
+	25, // 35: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
+	27, // 36: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
+	30, // 37: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
+	32, // 38: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
+	34, // 39: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
+	36, // 40: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
+	39, // 41: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
+	41, // 42: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
+	43, // 43: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
+	45, // 44: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
+	47, // 45: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
+	49, // 46: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
+	51, // 47: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
+	53, // 48: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	55, // 49: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
+	57, // 50: trent.kms.v1.KMS.PutKeyPolicy:input_type -> trent.kms.v1.PutKeyPolicyRequest
+	59, // 51: trent.kms.v1.KMS.GetKeyPolicy:input_type -> trent.kms.v1.GetKeyPolicyRequest
+	61, // 52: trent.kms.v1.KMS.ListKeyPolicies:input_type -> trent.kms.v1.ListKeyPoliciesRequest
+	64, // 53: trent.kms.v1.KMS.CreateGrant:input_type -> trent.kms.v1.CreateGrantRequest
+	67, // 54: trent.kms.v1.KMS.ListGrants:input_type -> trent.kms.v1.ListGrantsRequest
+	69, // 55: trent.kms.v1.KMS.ListRetirableGrants:input_type -> trent.kms.v1.ListRetirableGrantsRequest
+	70, // 56: trent.kms.v1.KMS.RetireGrant:input_type -> trent.kms.v1.RetireGrantRequest
+	72, // 57: trent.kms.v1.KMS.RevokeGrant:input_type -> trent.kms.v1.RevokeGrantRequest
+	74, // 58: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
+	77, // 59: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
+	79, // 60: trent.kms.v1.Cluster.ManagementEvents:input_type -> trent.kms.v1.ManagementEventsRequest
+	3,  // 61: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
+	5,  // 62: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
+	8,  // 63: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
+	10, // 64: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
+	12, // 65: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
+	14, // 66: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
+	16, // 67: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
+	18, // 68: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
+	20, // 69: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
+	22, // 70: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
+	24, // 71: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
+	26, // 72: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
+	29, // 73: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
+	31, // 74: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
+	33, // 75: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
+	35, // 76: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
+	38, // 77: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
+	40, // 78: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
+	42, // 79: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
+	44, // 80: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
+	46, // 81: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
+	48, // 82: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
+	50, // 83: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
+	52, // 84: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
+	54, // 85: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	56, // 86: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
+	58, // 87: trent.kms.v1.KMS.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
+	60, // 88: trent.kms.v1.KMS.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
+	62, // 89: trent.kms.v1.KMS.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
+	65, // 90: trent.kms.v1.KMS.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
+	68, // 91: trent.kms.v1.KMS.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	68, // 92: trent.kms.v1.KMS.ListRetirableGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	71, // 93: trent.kms.v1.KMS.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
+	73, // 94: trent.kms.v1.KMS.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
+	76, // 95: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
+	78, // 96: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
+	81, // 97: trent.kms.v1.Cluster.ManagementEvents:output_type -> trent.kms.v1.ManagementEventsResponse
+	61, // [61:98] is the sub-list for method output_type
+	24, // [24:61] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_transport_kmspb_kms_proto_init() }
@@ -5359,7 +5561,7 @@ func file_transport_kmspb_kms_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_kmspb_kms_proto_rawDesc), len(file_transport_kmspb_kms_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   90,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
