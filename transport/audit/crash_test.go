@@ -108,16 +108,18 @@ func TestCrashSafety(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		torn := len(data) - (bytes.LastIndexByte(data, '\n') + 1)
+		records, torn := tornTail(data)
 		if round == 2 && torn == 0 {
 			// Make sure the recovery path runs at least once.
-			torn = 700
-			f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			f.Write(bytes.Repeat([]byte{'{'}, torn))
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt(bytes.Repeat([]byte{'{'}, 700), int64(records))
 			f.Close()
 			data, _ = os.ReadFile(path)
+			if records, torn = tornTail(data); torn != 700 {
+				t.Fatalf("forced a torn tail of 700 bytes, found %d", torn)
+			}
 		}
-		t.Logf("round %d: %d acks read, file %d bytes, torn tail %d bytes", round, n, len(data), torn)
+		t.Logf("round %d: %d acks read, file %d bytes, records %d bytes, torn tail %d bytes", round, n, len(data), records, torn)
 
 		var logs testlog.Buffer
 		l, err := Open(Config{Path: path, Logger: testLogger(&logs)})
@@ -128,6 +130,9 @@ func TestCrashSafety(t *testing.T) {
 		l.Close()
 		if torn > 0 && !strings.Contains(logs.String(), fmt.Sprintf("bytes_dropped=%d", torn)) {
 			t.Fatalf("torn tail of %d bytes not reported: %s", torn, logs.String())
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, data[:records]) {
+			t.Fatalf("after reopening, the file is %d bytes; want the %d bytes of whole records", len(after), records)
 		}
 		if count := verifyFile(t, path); uint64(count) != seq {
 			t.Fatalf("Verify = %d, Head = %d", count, seq)
@@ -142,4 +147,18 @@ func TestCrashSafety(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tornTail splits a log left by a crash: records is the length of the whole
+// records, which end at the last newline before the first NUL byte;
+// torn counts the bytes from there to the last byte that is not NUL (the
+// remains of the write the crash interrupted; preallocated space follows).
+func tornTail(data []byte) (records, torn int) {
+	whole := data
+	if z := bytes.IndexByte(whole, 0); z >= 0 {
+		whole = whole[:z]
+	}
+	records = bytes.LastIndexByte(whole, '\n') + 1
+	end := len(bytes.TrimRight(data, "\x00"))
+	return records, max(end-records, 0)
 }

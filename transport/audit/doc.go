@@ -10,9 +10,11 @@
 // Append returns only once its record is durable (write + fdatasync). A
 // single writer goroutine commits whatever queued while the previous sync ran
 // with one write and one sync (group commit), so many concurrent requests
-// share the cost of a sync. Open resumes the sequence and the chain of an
-// existing log, drops a torn last line left by a crash, and refuses a log
-// whose tail does not verify (ErrBroken).
+// share the cost of a sync; under load it holds a batch briefly for the
+// callers it just released. It writes into space zeroed ahead of the records,
+// so that a sync has no file size to commit. Open resumes the sequence and
+// the chain of an existing log, drops a torn write left by a crash, and
+// refuses a log whose tail does not verify (ErrBroken).
 //
 // The file format is specified in DESIGN.md, next to this file, precisely
 // enough for an external tool to verify a log.

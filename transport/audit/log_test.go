@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,9 +196,9 @@ func TestOpenLargeLog(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.log")
 	l := openLog(t, path)
-	pad := strings.Repeat("p", 2000)
+	pad := strings.Repeat("p", 4000)
 	var wg sync.WaitGroup
-	const n = 64 * 20 // ~2.8 MB > tailWindow
+	const n = 64 * 20 // ~5.4 MB > tailWindow
 	for g := range 64 {
 		wg.Go(func() {
 			for i := range 20 {
@@ -250,25 +251,37 @@ func TestOpenLargeLog(t *testing.T) {
 func TestTornTailIsTruncated(t *testing.T) {
 	path, data := writeLog(t, 5)
 	full, _, _ := encode(nil, &Record{Seq: 6, Operation: "Encrypt", Outcome: OutcomeAllowed, PrevHash: zeroHash})
-	for name, torn := range map[string][]byte{
-		"half a record":              full[:len(full)/2],
-		"record without its newline": full[:len(full)-1],
-		"one byte":                   {'{'},
-		"zeros":                      make([]byte, 100),
+	pad := make([]byte, 3000) // preallocated space the crashed writer had not reached
+	for _, tc := range []struct {
+		name    string
+		tail    []byte
+		dropped int // bytes of records reported dropped; 0: nothing to report
+	}{
+		{"half a record", full[:len(full)/2], len(full) / 2},
+		{"record without its newline", full[:len(full)-1], len(full) - 1},
+		{"one byte", []byte{'{'}, 1},
+		{"half a record in preallocated space", cat(full[:len(full)/2], pad), len(full) / 2},
+		// Pages of a write that did not reach the disk read as zeros; the
+		// records end before the first of them.
+		{"record with a lost page", cat(full[:40], make([]byte, 100), full[140:], pad), len(full)},
+		{"lost page, then whole lines", cat(make([]byte, 100), full, full, pad), 100 + 2*len(full)},
+		{"preallocated space only", pad, 0},
 	} {
-		t.Run(name, func(t *testing.T) {
-			os.WriteFile(path, append(bytes.Clone(data), torn...), 0o600)
+		t.Run(tc.name, func(t *testing.T) {
+			os.WriteFile(path, cat(data, tc.tail), 0o600)
 			var logs testlog.Buffer
 			l, err := Open(Config{Path: path, Logger: testLogger(&logs)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer l.Close()
+			// Open cuts the file after the last whole record.
 			if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
 				t.Fatalf("file after Open is %d bytes; want the %d bytes before the torn line", len(after), len(data))
 			}
-			if !strings.Contains(logs.String(), "torn") || !strings.Contains(logs.String(), fmt.Sprintf("bytes_dropped=%d", len(torn))) {
-				t.Fatalf("truncation not logged: %s", logs.String())
+			reported := strings.Contains(logs.String(), "torn")
+			if reported != (tc.dropped > 0) || (reported && !strings.Contains(logs.String(), fmt.Sprintf("bytes_dropped=%d", tc.dropped))) {
+				t.Fatalf("want %d bytes reported dropped; log: %s", tc.dropped, logs.String())
 			}
 			if err := l.Append(context.Background(), testRecord(5)); err != nil {
 				t.Fatal(err)
@@ -288,6 +301,41 @@ func TestTornTailIsTruncated(t *testing.T) {
 	l.Close()
 	if fi, _ := os.Stat(path); fi.Size() != 0 {
 		t.Fatalf("size %d", fi.Size())
+	}
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// TestPreallocatedSpace: an open log is followed by zeroed space; readers
+// stop at the end of the records, and Close gives the space back.
+func TestPreallocatedSpace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openLog(t, path)
+	for i := range 50 {
+		if err := l.Append(context.Background(), testRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.space.wait() // the writer is idle: nothing else touches space
+	data, _ := os.ReadFile(path)
+	records := bytes.LastIndexByte(data, '\n') + 1
+	if len(data) < records+preallocChunk || firstNonNUL(data[records:]) >= 0 {
+		t.Fatalf("file of %d bytes, records end at %d: want %d zero bytes after them", len(data), records, preallocChunk)
+	}
+	if n := verifyFile(t, path); n != 50 {
+		t.Fatalf("Verify = %d", n)
+	}
+	if recs := readAll(t, path); len(recs) != 50 {
+		t.Fatalf("Scan read %d records", len(recs))
+	}
+	if recs, err := Tail(path, 3, Filter{}); err != nil || len(recs) != 3 || recs[2].Seq != 50 {
+		t.Fatalf("Tail = %v, %v", ids(recs), err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, data[:records]) {
+		t.Fatalf("after Close the file is %d bytes; want the %d bytes of records", len(after), records)
 	}
 }
 
@@ -360,29 +408,116 @@ func appendConcurrently(t *testing.T, l *Log, goroutines, each int) {
 	wg.Wait()
 }
 
-func TestMaxBatchAndMaxDelay(t *testing.T) {
+// primeLastBatch makes the log commit one batch of n records, as when n
+// callers are served together, and returns the sizes of the batches
+// committed so far and from now on. l is fresh: no Append has run yet.
+func primeLastBatch(t *testing.T, l *Log, n int) func() []int {
+	t.Helper()
+	var mu sync.Mutex
+	var sizes []int
+	l.onCommit = func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() }
+	blocked, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	l.syncFn = func() error {
+		once.Do(func() { close(blocked); <-release }) // hold the first sync
+		return l.fdatasync()
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := l.Append(context.Background(), testRecord(0)); err != nil {
+			t.Error(err)
+		}
+	})
+	<-blocked
+	for i := range n {
+		wg.Go(func() {
+			if err := l.Append(context.Background(), testRecord(1+i)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for queued := 0; queued < n; runtime.Gosched() {
+		l.mu.Lock()
+		if l.cur != nil {
+			queued = len(l.cur.ends)
+		}
+		l.mu.Unlock()
+	}
+	close(release)
+	wg.Wait()
+	got := func() []int { mu.Lock(); defer mu.Unlock(); return slices.Clone(sizes) }
+	if s := got(); !slices.Equal(s, []int{1, n}) {
+		t.Fatalf("batch sizes %v; want [1 %d]", s, n)
+	}
+	return got
+}
+
+// TestBatchWaitsForReturningCallers: after a batch of 8, the writer holds
+// the next one until it is about as large.
+func TestBatchWaitsForReturningCallers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l, err := Open(Config{Path: path, Logger: testLogger(nil), MaxBatch: 8, MaxDelay: 200 * time.Millisecond})
+	const delay = 20 * time.Second
+	l, err := Open(Config{Path: path, Logger: testLogger(nil), MaxDelay: delay})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var mu sync.Mutex
-	var sizes []int
-	l.onCommit = func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() }
-	appendConcurrently(t, l, 32, 1)
-	l.Close()
-	// 32 records in full batches of 8: MaxDelay waited for each to fill,
-	// MaxBatch capped it.
-	if len(sizes) != 4 {
-		t.Fatalf("batch sizes %v; want 4 batches of 8", sizes)
+	sizes := primeLastBatch(t, l, 8)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 7 {
+		wg.Go(func() {
+			if err := l.Append(context.Background(), testRecord(100+i)); err != nil {
+				t.Error(err)
+			}
+		})
 	}
-	for _, n := range sizes {
-		if n != 8 {
-			t.Fatalf("batch sizes %v; want 4 batches of 8", sizes)
+	wg.Wait()
+	if d := time.Since(start); d >= delay/2 {
+		t.Fatalf("7 appends took %v: the batch was held to MaxDelay", d)
+	}
+	if s := sizes(); !slices.Equal(s, []int{1, 8, 7}) {
+		t.Fatalf("batch sizes %v; want [1 8 7]: the 7 records in one batch", s)
+	}
+	l.Close()
+	if n := verifyFile(t, path); n != 16 {
+		t.Fatalf("Verify = %d", n)
+	}
+}
+
+// TestMaxDelay: a record that no other follows is held for MaxDelay at
+// most, and only after a larger batch.
+func TestMaxDelay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	const delay = 300 * time.Millisecond
+	l, err := Open(Config{Path: path, Logger: testLogger(nil), MaxDelay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sizes := primeLastBatch(t, l, 4)
+	start := time.Now()
+	if err := l.Append(context.Background(), testRecord(10)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < delay-10*time.Millisecond {
+		t.Fatalf("Append returned after %v; want the batch held for %v", d, delay)
+	}
+	// The last batch had one record: nothing is held any more.
+	start = time.Now()
+	for i := range 3 {
+		if err := l.Append(context.Background(), testRecord(11+i)); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if n := verifyFile(t, path); n != 32 {
+	if d := time.Since(start); d >= delay {
+		t.Fatalf("three appends one after the other took %v", d)
+	}
+	if s := sizes(); !slices.Equal(s, []int{1, 4, 1, 1, 1, 1}) {
+		t.Fatalf("batch sizes %v", s)
+	}
+	l.Close()
+	if n := verifyFile(t, path); n != 9 {
 		t.Fatalf("Verify = %d", n)
 	}
 }
@@ -496,52 +631,4 @@ func TestAppendContextDone(t *testing.T) {
 	if n := verifyFile(t, path); n != 1 {
 		t.Fatalf("Verify = %d", n)
 	}
-}
-
-// BenchmarkAppendParallel: 64 goroutines appending, as under load.
-func BenchmarkAppendParallel(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "audit.log")
-	l, err := Open(Config{Path: path, Logger: testLogger(nil)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
-	var id atomic.Int64
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			r := testRecord(int(id.Add(1)))
-			if err := l.Append(context.Background(), r); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	reportRates(b, l)
-}
-
-// BenchmarkAppendSerial: one goroutine; every record pays a sync.
-func BenchmarkAppendSerial(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "audit.log")
-	l, err := Open(Config{Path: path, Logger: testLogger(nil)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	for i := 0; b.Loop(); i++ {
-		if err := l.Append(context.Background(), testRecord(i)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportRates(b, l)
-}
-
-func reportRates(b *testing.B, l *Log) {
-	s := b.Elapsed().Seconds()
-	syncs := float64(l.syncs.Load())
-	b.ReportMetric(float64(b.N)/s, "records/s")
-	b.ReportMetric(syncs/s, "syncs/s")
-	b.ReportMetric(float64(b.N)/syncs, "records/sync")
 }

@@ -103,19 +103,121 @@ func (e *BrokenLinkError) Error() string {
 // Is makes errors.Is(err, ErrBroken) true for a *BrokenLinkError.
 func (e *BrokenLinkError) Is(target error) bool { return target == ErrBroken }
 
-// The writer assembles a line from parts so that the expensive encoding of
-// a record runs in its caller's goroutine: seq is the first key and prev the
-// last, so a record marshaled with Seq 0 and an empty PrevHash is
-// seqHead + "0" + middle + prevHead + `"}` and the writer only has to put the
-// real seq and prev around the middle. The result is byte for byte what
-// json.Marshal gives for the whole body (Verify checks this).
+// The writer assembles a line from parts so that encoding a record runs in
+// its caller's goroutine: seq is the first key and prev the last, so a line
+// is seqHead + seq + middle + prevHead + prev + `"}` with the hash field
+// spliced in before the closing brace, and only seq, prev and the hash wait
+// for the writer. The result is byte for byte what json.Marshal gives for
+// the whole body (Verify checks this; TestEncodeIsMarshal and FuzzEncode
+// compare the two).
 const (
 	seqHead  = `{"seq":`
 	prevHead = `"prev":"`
 )
 
-// marshalMiddle returns r's encoding between the seq value and the prev
-// key, both commas included.
+// appendMiddle appends r's encoding between the seq value and the prev key,
+// both commas included. It is encoding/json's encoding of those fields,
+// written out so that a record costs no reflection and no allocation: r's
+// strings must be valid UTF-8 (sanitize) and its time in UTC with a four
+// digit year (validate).
+func appendMiddle(dst []byte, r *Record) []byte {
+	dst = append(dst, `,"time":"`...)
+	dst = r.Time.AppendFormat(dst, time.RFC3339Nano) // what Time.MarshalJSON writes
+	dst = append(dst, `","node":`...)
+	dst = appendString(dst, r.Node)
+	dst = append(dst, `,"region":`...)
+	dst = appendString(dst, r.Region)
+	dst = append(dst, `,"principal":`...)
+	dst = appendString(dst, r.Principal)
+	dst = append(dst, `,"operation":`...)
+	dst = appendString(dst, r.Operation)
+	dst = appendOptional(dst, `,"key_id":`, r.KeyID)
+	dst = appendOptional(dst, `,"key_version":`, r.KeyVersion)
+	dst = appendOptional(dst, `,"alias":`, r.Alias)
+	dst = appendOptional(dst, `,"grant_id":`, r.GrantID)
+	if len(r.EncryptionContext) > 0 {
+		dst = append(dst, `,"encryption_context":{`...)
+		var small [8]string
+		keys := small[:0]
+		for k := range r.EncryptionContext {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys) // encoding/json sorts map keys by their bytes too
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendString(dst, r.EncryptionContext[k])
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `,"outcome":`...)
+	dst = appendString(dst, r.Outcome)
+	dst = appendOptional(dst, `,"error_code":`, r.ErrorCode)
+	dst = append(dst, `,"request_id":`...)
+	dst = appendString(dst, r.RequestID)
+	dst = append(dst, `,"source_addr":`...)
+	dst = appendString(dst, r.SourceAddr)
+	return append(dst, ',')
+}
+
+func appendOptional(dst []byte, key, s string) []byte {
+	if s == "" {
+		return dst
+	}
+	return appendString(append(dst, key...), s)
+}
+
+// appendString appends s as json.Marshal encodes a string: HTML-safe, with
+// U+2028 and U+2029 escaped. s is valid UTF-8.
+func appendString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			start = i + size
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// marshalMiddle is appendMiddle done by encoding/json: the reference the
+// tests hold appendMiddle to.
 func marshalMiddle(r *Record) ([]byte, error) {
 	b := body(*r)
 	b.Seq, b.PrevHash = 0, ""
@@ -137,35 +239,37 @@ func lineLen(middle []byte) int {
 }
 
 // appendLine appends the line of the record with the given seq, prev and
-// middle to dst, newline included, and returns it with the record's hash.
-func appendLine(dst []byte, seq uint64, prev string, middle []byte) ([]byte, string) {
+// middle to dst, newline included, and sets prev to the record's hash.
+func appendLine(dst []byte, seq uint64, prev *[sha256.Size * 2]byte, middle []byte) []byte {
 	start := len(dst)
 	dst = append(dst, seqHead...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, middle...)
 	dst = append(dst, prevHead...)
-	dst = append(dst, prev...)
+	dst = append(dst, prev[:]...)
 	dst = append(dst, `"}`...)
 	sum := sha256.Sum256(dst[start:])
-	var h [sha256.Size * 2]byte
-	hex.Encode(h[:], sum[:])
+	hex.Encode(prev[:], sum[:])
 	dst = dst[:len(dst)-1] // reopen the object
 	dst = append(dst, hashPrefix...)
-	dst = append(dst, h[:]...)
+	dst = append(dst, prev[:]...)
 	dst = append(dst, hashSuffix...)
-	dst = append(dst, '\n')
-	return dst, string(h[:])
+	return append(dst, '\n')
 }
 
 // encode appends r's line, newline included, to dst and returns it with the
 // record's hash. r.Seq and r.PrevHash must be set; r.Hash is ignored.
 func encode(dst []byte, r *Record) ([]byte, string, error) {
-	m, err := marshalMiddle(r)
-	if err != nil {
-		return dst, "", err
+	if y := r.Time.Year(); y < 0 || y > 9999 {
+		return dst, "", fmt.Errorf("audit: time %v out of range", r.Time)
 	}
-	dst, h := appendLine(dst, r.Seq, r.PrevHash, m)
-	return dst, h, nil
+	var prev [sha256.Size * 2]byte
+	if len(r.PrevHash) != len(prev) {
+		return dst, "", fmt.Errorf("audit: prev hash %q is not %d hex digits", r.PrevHash, len(prev))
+	}
+	copy(prev[:], r.PrevHash)
+	dst = appendLine(dst, r.Seq, &prev, appendMiddle(nil, r))
+	return dst, string(prev[:]), nil
 }
 
 // chain checks lines one after the other.
@@ -243,16 +347,18 @@ func isLowerHex(b []byte) bool {
 // *BrokenLinkError: a line that is not a well-formed record, a hash that does
 // not match its line, a PrevHash that is not the previous record's hash, a
 // sequence number that does not follow the previous one (the first record
-// has seq 1), or a last line without its newline. Verify cannot detect
-// records cut off the end of a log; compare the head with a copy kept
-// elsewhere for that.
+// has seq 1), a last line without its newline, or anything but NUL bytes
+// after the records (preallocated space; a crashed writer may leave pieces
+// of an unacknowledged write there until the log is opened again). Verify
+// cannot detect records cut off the end of a log; compare the head with a
+// copy kept elsewhere for that.
 func Verify(r io.Reader) (count int, err error) {
 	c := newChain()
 	lr := newLineReader(r)
 	for {
 		line, complete, err := lr.next()
 		if err == io.EOF {
-			return count, nil
+			break
 		}
 		if err != nil {
 			return count, err
@@ -265,16 +371,30 @@ func Verify(r io.Reader) (count int, err error) {
 		}
 		count++
 	}
+	junk, err := lr.junkAfterEnd()
+	if err != nil {
+		return count, err
+	}
+	if junk >= 0 {
+		return count, &BrokenLinkError{Seq: c.seq + 1, Line: c.line + 1,
+			Reason: fmt.Sprintf("data after the end of the log at offset %d (a write torn by a crash, or tampering)", junk)}
+	}
+	return count, nil
 }
 
-// lineReader reads newline-terminated lines of at most maxLine bytes.
+// lineReader reads newline-terminated lines of at most maxLine bytes, up to
+// the end of the log's data: the end of the file or its first NUL byte,
+// where preallocated space starts.
 type lineReader struct {
-	br  *bufio.Reader
-	buf []byte
+	br   *bufio.Reader
+	buf  []byte
+	pos  int64 // bytes read from br
+	end  bool  // reached the first NUL
+	junk int64 // offset of a non-NUL byte seen after the first NUL, or -1
 }
 
 func newLineReader(r io.Reader) *lineReader {
-	return &lineReader{br: bufio.NewReaderSize(r, 64<<10)}
+	return &lineReader{br: bufio.NewReaderSize(r, 64<<10), junk: -1}
 }
 
 // next returns the next line without its newline. complete is false for a
@@ -282,9 +402,21 @@ func newLineReader(r io.Reader) *lineReader {
 // truncated to maxLine bytes (and complete), for the caller to reject.
 // The line is valid until the next call.
 func (lr *lineReader) next() (line []byte, complete bool, err error) {
+	if lr.end {
+		return nil, false, io.EOF
+	}
 	lr.buf = lr.buf[:0]
 	for {
 		frag, err := lr.br.ReadSlice('\n')
+		fragPos := lr.pos
+		lr.pos += int64(len(frag))
+		if i := bytes.IndexByte(frag, 0); i >= 0 {
+			lr.end = true
+			if j := firstNonNUL(frag[i:]); j >= 0 {
+				lr.junk = fragPos + int64(i+j)
+			}
+			frag, err = frag[:i], io.EOF
+		}
 		if len(lr.buf)+len(frag) <= maxLine {
 			lr.buf = append(lr.buf, frag...)
 		} else if len(lr.buf) < maxLine {
@@ -299,6 +431,7 @@ func (lr *lineReader) next() (line []byte, complete bool, err error) {
 		case err == bufio.ErrBufferFull:
 			continue
 		case err == io.EOF:
+			lr.end = true
 			if len(lr.buf) == 0 {
 				return nil, false, io.EOF
 			}
@@ -309,13 +442,47 @@ func (lr *lineReader) next() (line []byte, complete bool, err error) {
 	}
 }
 
-// sanitize replaces invalid UTF-8 in r's strings with U+FFFD, as
-// encoding/json would, so that a line decodes and re-encodes to the same
-// bytes.
+// junkAfterEnd reads what follows the end of the data, once next has
+// returned io.EOF, and returns the offset of its first byte that is not NUL,
+// or -1.
+func (lr *lineReader) junkAfterEnd() (int64, error) {
+	buf := make([]byte, 64<<10)
+	for lr.junk < 0 {
+		n, err := lr.br.Read(buf)
+		if j := firstNonNUL(buf[:n]); j >= 0 {
+			lr.junk = lr.pos + int64(j)
+		}
+		lr.pos += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return -1, err
+		}
+	}
+	return lr.junk, nil
+}
+
+// firstNonNUL returns the index of the first byte of b that is not NUL, or
+// -1.
+func firstNonNUL(b []byte) int {
+	for i, c := range b {
+		if c != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// sanitize replaces invalid UTF-8 in r's strings with U+FFFD, so that a
+// line decodes and re-encodes to the same bytes and appendMiddle may assume
+// valid strings. It allocates only for a string it has to change.
 func sanitize(r *Record) {
 	for _, p := range []*string{&r.Node, &r.Region, &r.Principal, &r.Operation, &r.KeyID, &r.KeyVersion,
 		&r.Alias, &r.GrantID, &r.Outcome, &r.ErrorCode, &r.RequestID, &r.SourceAddr} {
-		*p = strings.ToValidUTF8(*p, "\uFFFD")
+		if !utf8.ValidString(*p) {
+			*p = strings.ToValidUTF8(*p, "\uFFFD")
+		}
 	}
 	for k, v := range r.EncryptionContext {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {

@@ -27,9 +27,10 @@ func (f *Filter) match(r *Record) bool {
 
 // Scan decodes the records of a log in order and calls fn for each one that
 // matches f, stopping at fn's first error, which it returns. It does not
-// verify the chain (Verify does); it skips a last line without its newline,
-// which is a write in progress or a torn write, and fails on a line that is
-// not a record.
+// verify the chain (Verify does); it stops at the end of the data (the
+// first NUL byte, where preallocated space starts), skips a last line
+// without its newline, which is a write in progress or a torn write, and
+// fails on a line that is not a record.
 func Scan(r io.Reader, f Filter, fn func(Record) error) error {
 	lr := newLineReader(r)
 	for n := 1; ; n++ {
@@ -70,8 +71,9 @@ func decode(line []byte, n int) (Record, error) {
 // Tail returns the last n records of the log at path that match f, oldest
 // first; n <= 0 returns all of them. It reads the file backwards, so the
 // cost follows what it returns (and, with a narrow filter, how far back it
-// has to look), not the size of the log. Like Scan it skips an unfinished
-// last line and does not verify the chain.
+// has to look), not the size of the log. Like Scan it ignores preallocated
+// space and what follows a NUL byte, skips an unfinished last line and does
+// not verify the chain.
 func Tail(path string, n int, f Filter) ([]Record, error) {
 	file, err := os.Open(path)
 	if err != nil {
@@ -92,7 +94,7 @@ func Tail(path string, n int, f Filter) ([]Record, error) {
 		out   []Record // newest first
 		pos   = fi.Size()
 		rest  []byte // bytes [pos, boundary): whole lines, newline-terminated
-		found bool   // rest ends at the file's last newline
+		found bool   // rest ends at the last newline of the log's data
 	)
 	for len(out) < n {
 		// Split off the last line of rest if it is whole, i.e. preceded by
@@ -124,6 +126,11 @@ func Tail(path string, n int, f Filter) ([]Record, error) {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 		rest = append(next, rest...)
+		if z := bytes.IndexByte(rest, 0); z >= 0 {
+			// The log's data ends at or before this NUL: what comes after
+			// it is preallocated space or the remains of a torn write.
+			out, rest, found = out[:0], rest[:z], false
+		}
 		if !found {
 			if i := bytes.LastIndexByte(rest, '\n'); i >= 0 {
 				rest, found = rest[:i+1], true // drop an unfinished last line

@@ -117,6 +117,48 @@ func TestTail(t *testing.T) {
 	}
 }
 
+// TestReadersStopAtTheFirstNUL: what follows the records of a crashed log
+// (preallocated space, and pieces of a write whose first pages were lost)
+// is not read as records, and Verify reports it.
+func TestReadersStopAtTheFirstNUL(t *testing.T) {
+	t.Parallel()
+	path, data := writeLog(t, 700) // several of Tail's 64 KiB chunks
+	next, _, _ := encode(nil, &Record{Seq: 701, Operation: "Encrypt", Outcome: OutcomeAllowed, PrevHash: zeroHash})
+	for name, tail := range map[string][]byte{
+		"preallocated space":                      make([]byte, 300<<10),
+		"lost page then a whole line":             cat(make([]byte, 4096), next, make([]byte, 300<<10)),
+		"torn line, lost page, then a whole line": cat(next[:50], make([]byte, 70<<10), next, make([]byte, 100)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := cat(data, tail)
+			if err := os.WriteFile(path, bad, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := scanAll(t, bad, Filter{}); len(got) != 700 || got[699].Seq != 700 {
+				t.Fatalf("Scan read %d records", len(got))
+			}
+			for _, n := range []int{1, 5, 699} {
+				got, err := Tail(path, n, Filter{})
+				if err != nil || len(got) != n || got[n-1].Seq != 700 {
+					t.Fatalf("Tail(%d) = %v, %v", n, ids(got), err)
+				}
+			}
+			n, err := Verify(bytes.NewReader(bad))
+			if firstNonNUL(tail) < 0 {
+				if n != 700 || err != nil {
+					t.Fatalf("Verify = %d, %v", n, err)
+				}
+				return
+			}
+			brokenAt(t, "junk after the end", bad, 701, 701, "")
+			if firstNonNUL(tail) == 0 && !strings.Contains(err.Error(), "truncated last line") ||
+				firstNonNUL(tail) > 0 && !strings.Contains(err.Error(), fmt.Sprintf("data after the end of the log at offset %d", len(data)+firstNonNUL(tail))) {
+				t.Fatalf("Verify = %v", err)
+			}
+		})
+	}
+}
+
 func scanAll(t *testing.T, data []byte, f Filter) []Record {
 	t.Helper()
 	var out []Record
