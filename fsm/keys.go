@@ -57,6 +57,32 @@ func CurrentVersion(k *fsmpb.Key) *fsmpb.KeyVersion {
 	return nil
 }
 
+// checkKeyAttributes checks what a command creating key k (CreateKey,
+// ImportReplicaKey) says about it besides its id and versions: the required
+// fields, description, tags and policy.
+func checkKeyAttributes(action string, k *fsmpb.Key) *Result {
+	id := k.GetKeyId()
+	for _, required := range []struct{ name, value string }{
+		{"key spec", k.GetKeySpec()},
+		{"key usage", k.GetKeyUsage()},
+		{"protection level", k.GetProtectionLevel()},
+	} {
+		if required.value == "" {
+			return reject(ErrInvalidArgument, "key %s: %s needs a %s", id, action, required.name)
+		}
+	}
+	if r := checkDescription(id, k.GetDescription()); r != nil {
+		return r
+	}
+	if r := checkTags(id, k.GetTags()); r != nil {
+		return r
+	}
+	if n := len(k.GetTags()); n > maxTagsPerKey {
+		return reject(ErrLimitExceeded, "key %s: %s with %d tags; the limit is %d", id, action, n, maxTagsPerKey)
+	}
+	return checkPolicy(id, k.GetPolicy())
+}
+
 func (s *state) applyCreateKey(now int64, principal string, op *fsmpb.CreateKey) *Result {
 	k := op.GetKey()
 	id := k.GetKeyId()
@@ -66,31 +92,13 @@ func (s *state) applyCreateKey(now int64, principal string, op *fsmpb.CreateKey)
 	if _, exists := s.keys.get(id); exists {
 		return reject(ErrAlreadyExists, "key %s already exists", id)
 	}
-	for _, required := range []struct{ name, value string }{
-		{"key spec", k.GetKeySpec()},
-		{"key usage", k.GetKeyUsage()},
-		{"protection level", k.GetProtectionLevel()},
-	} {
-		if required.value == "" {
-			return reject(ErrInvalidArgument, "key %s: CreateKey needs a %s", id, required.name)
-		}
-	}
-	if r := checkDescription(id, k.GetDescription()); r != nil {
+	if r := checkKeyAttributes("CreateKey", k); r != nil {
 		return r
 	}
 	if n := len(k.GetVersions()); n != 1 {
 		return reject(ErrInvalidArgument, "key %s: CreateKey needs exactly one key version, got %d", id, n)
 	}
 	if r := s.checkVersion(id, k.GetVersions()[0]); r != nil {
-		return r
-	}
-	if r := checkTags(id, k.GetTags()); r != nil {
-		return r
-	}
-	if n := len(k.GetTags()); n > maxTagsPerKey {
-		return reject(ErrLimitExceeded, "key %s: CreateKey with %d tags; the limit is %d", id, n, maxTagsPerKey)
-	}
-	if r := checkPolicy(id, k.GetPolicy()); r != nil {
 		return r
 	}
 	multiRegion := k.GetMultiRegion() != nil

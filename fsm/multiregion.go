@@ -141,8 +141,8 @@ func hasCountedReplicas(mr *fsmpb.MultiRegion) bool {
 	return slices.ContainsFunc(mr.GetReplicas(), func(r *fsmpb.Replica) bool { return r.GetState() != replicaDeleting })
 }
 
-func replicaIndex(mr *fsmpb.MultiRegion, region string) int {
-	return slices.IndexFunc(mr.GetReplicas(), func(r *fsmpb.Replica) bool { return r.GetRegion() == region })
+func replicaIndex(replicas []*fsmpb.Replica, region string) int {
+	return slices.IndexFunc(replicas, func(r *fsmpb.Replica) bool { return r.GetRegion() == region })
 }
 
 // checkVersions validates versions a command carries for an existing or new
@@ -175,7 +175,7 @@ func checkReplicaList(keyID, primary string, replicas []*fsmpb.Replica) *Result 
 			return reject(ErrInvalidArgument, "key %s: replicas[%d] has no region", keyID, i)
 		case r.GetRegion() == primary:
 			return reject(ErrInvalidArgument, "key %s: the primary region %s is listed as its own replica", keyID, primary)
-		case replicaIndex(&fsmpb.MultiRegion{Replicas: replicas[:i]}, r.GetRegion()) >= 0:
+		case replicaIndex(replicas[:i], r.GetRegion()) >= 0:
 			return reject(ErrInvalidArgument, "key %s: replica region %s is listed twice", keyID, r.GetRegion())
 		}
 	}
@@ -210,7 +210,7 @@ func (s *state) applyAddReplica(op *fsmpb.AddReplica) *Result {
 		return reject(ErrInvalidArgument, "key %s: ReplicateKey needs a ReplicaRegion", id)
 	case region == s.regionName():
 		return reject(ErrInvalidArgument, "key %s: ReplicaRegion %s is the primary region", id, region)
-	case replicaIndex(mr, region) >= 0:
+	case replicaIndex(mr.GetReplicas(), region) >= 0:
 		return reject(ErrAlreadyExists, "key %s already has a replica in %s", id, region)
 	case len(mr.GetReplicas()) >= maxReplicas:
 		return reject(ErrLimitExceeded, "key %s has %d replicas; the limit is %d", id, len(mr.GetReplicas()), maxReplicas)
@@ -247,14 +247,8 @@ func (s *state) applyImportReplicaKey(now int64, principal string, op *fsmpb.Imp
 	if r := s.checkChangeHeader(id, mr.GetPrimaryRegion(), mr.GetEpoch(), mr.GetAppliedSeq()); r != nil {
 		return r
 	}
-	for _, required := range []struct{ name, value string }{
-		{"key spec", k.GetKeySpec()},
-		{"key usage", k.GetKeyUsage()},
-		{"protection level", k.GetProtectionLevel()},
-	} {
-		if required.value == "" {
-			return reject(ErrInvalidArgument, "key %s: ImportReplicaKey needs a %s", id, required.name)
-		}
+	if r := checkKeyAttributes("ImportReplicaKey", k); r != nil {
+		return r
 	}
 	if r := s.checkVersions(id, k.GetVersions()); r != nil {
 		return r
@@ -266,18 +260,6 @@ func (s *state) applyImportReplicaKey(now int64, principal string, op *fsmpb.Imp
 		return r
 	}
 	if r := checkReplicaList(id, mr.GetPrimaryRegion(), mr.GetReplicas()); r != nil {
-		return r
-	}
-	if r := checkDescription(id, k.GetDescription()); r != nil {
-		return r
-	}
-	if r := checkTags(id, k.GetTags()); r != nil {
-		return r
-	}
-	if n := len(k.GetTags()); n > maxTagsPerKey {
-		return reject(ErrLimitExceeded, "key %s: ImportReplicaKey with %d tags; the limit is %d", id, n, maxTagsPerKey)
-	}
-	if r := checkPolicy(id, k.GetPolicy()); r != nil {
 		return r
 	}
 
@@ -506,7 +488,7 @@ func (s *state) applyAckReplica(now int64, op *fsmpb.AckReplica) *Result {
 		return reject(ErrInvalidState, "key %s: AckReplica needs the primary region; this region %s is a replica of %s",
 			id, s.regionName(), mr.GetPrimaryRegion())
 	}
-	i := replicaIndex(mr, op.GetRegion())
+	i := replicaIndex(mr.GetReplicas(), op.GetRegion())
 	if i < 0 {
 		return reject(ErrNotFound, "key %s has no replica in region %q", id, op.GetRegion())
 	}
@@ -541,7 +523,7 @@ func (s *state) applyRemoveReplica(now int64, op *fsmpb.RemoveReplica) *Result {
 	if r != nil {
 		return r
 	}
-	i := replicaIndex(k.GetMultiRegion(), op.GetRegion())
+	i := replicaIndex(k.GetMultiRegion().GetReplicas(), op.GetRegion())
 	if i < 0 {
 		// Already removed: a repeated confirmation changes nothing.
 		return &Result{Key: k}
@@ -591,7 +573,7 @@ func (s *state) applyUpdatePrimaryRegion(now int64, op *fsmpb.UpdatePrimaryRegio
 		if r := s.requireState(k, "UpdatePrimaryRegion", enabled, disabled); r != nil {
 			return r
 		}
-		if replicaIndex(mr, target) < 0 {
+		if replicaIndex(mr.GetReplicas(), target) < 0 {
 			return reject(ErrInvalidArgument, "key %s has no replica in %s; UpdatePrimaryRegion needs one", id, target)
 		}
 	}
@@ -614,7 +596,7 @@ func (s *state) applyUpdatePrimaryRegion(now int64, op *fsmpb.UpdatePrimaryRegio
 				replicas = append(replicas, &fsmpb.Replica{Region: rep.GetRegion(), State: rep.GetState()})
 			}
 		}
-		if replicaIndex(&fsmpb.MultiRegion{Replicas: replicas}, oldPrimary) < 0 {
+		if replicaIndex(replicas, oldPrimary) < 0 {
 			replicas = append(replicas, &fsmpb.Replica{Region: oldPrimary, State: replicaActive})
 		}
 		slices.SortFunc(replicas, func(a, b *fsmpb.Replica) int { return cmp.Compare(a.GetRegion(), b.GetRegion()) })

@@ -120,7 +120,7 @@ func (w *world) outbox(from string) []delivery {
 				continue
 			}
 			d.ack, d.ackSeq, d.ackEpoch = true, mr.GetSharedSeq(), mr.GetEpoch()
-			rep := mr.GetReplicas()[replicaIndex(mr, to)]
+			rep := mr.GetReplicas()[replicaIndex(mr.GetReplicas(), to)]
 			if rep.GetState() == replicaCreating {
 				d.cmd = &fsmpb.ImportReplicaKey{Key: &fsmpb.Key{
 					KeyId: k.GetKeyId(), Description: "replica in " + to,
@@ -610,7 +610,7 @@ func TestMRKPendingReplicaDeletion(t *testing.T) {
 	w.sync()
 	eu := func() *fsmpb.Replica {
 		mr := w.key("us-1", mrkA).GetMultiRegion()
-		return mr.GetReplicas()[replicaIndex(mr, "eu-1")]
+		return mr.GetReplicas()[replicaIndex(mr.GetReplicas(), "eu-1")]
 	}
 	w.must("us-1", &fsmpb.AckReplica{KeyId: mrkA, Region: "eu-1", Epoch: 1, Seq: eu().GetAckedSeq(), Deleting: true})
 	if st := eu().GetState(); st != replicaDeleting {

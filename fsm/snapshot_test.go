@@ -159,6 +159,20 @@ func restoreMustFail(t *testing.T, f *FSM, before []byte, r io.Reader, wantErr e
 	}
 }
 
+// restoreRejects restores stream into f and checks that it fails as
+// ErrCorruptSnapshot, with an error mentioning msg, and leaves f unchanged.
+func restoreRejects(t *testing.T, f *FSM, stream []byte, msg string) {
+	t.Helper()
+	before := snapshotBytes(t, f)
+	err := f.Restore(bytes.NewReader(stream))
+	if !errors.Is(err, ErrCorruptSnapshot) || !strings.Contains(err.Error(), msg) {
+		t.Errorf("err = %v, want ErrCorruptSnapshot mentioning %q", err, msg)
+	}
+	if !bytes.Equal(before, snapshotBytes(t, f)) {
+		t.Error("state changed")
+	}
+}
+
 // encodeStream writes the documented stream format (version 3)
 // independently of WriteTo, from already marshalled records.
 func encodeStream(index uint64, records ...[]byte) []byte {
@@ -336,14 +350,7 @@ func TestRestoreRejectsInconsistentStreams(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := busyHarness(t)
-			before := snapshotBytes(t, h.f)
-			err := h.f.Restore(bytes.NewReader(tc.stream))
-			if !errors.Is(err, ErrCorruptSnapshot) || !strings.Contains(err.Error(), tc.msg) {
-				t.Errorf("err = %v, want ErrCorruptSnapshot mentioning %q", err, tc.msg)
-			}
-			if !bytes.Equal(before, snapshotBytes(t, h.f)) {
-				t.Error("state changed")
-			}
+			restoreRejects(t, h.f, tc.stream, tc.msg)
 		})
 	}
 }
