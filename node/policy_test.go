@@ -131,6 +131,12 @@ func generateDataKeyOp(withoutPlaintext bool) op {
 	}
 }
 
+// reEncryptOp re-encrypts the admin's context-free ciphertext under the same key.
+func reEncryptOp(ctx context.Context, m *matrixRegion, k kmspb.KMSClient) error {
+	_, err := k.ReEncrypt(ctx, &kmspb.ReEncryptRequest{CiphertextBlob: m.blob[""], DestinationKeyId: m.keyID})
+	return err
+}
+
 func describeOp(ctx context.Context, m *matrixRegion, k kmspb.KMSClient) error {
 	_, err := k.DescribeKey(ctx, &kmspb.DescribeKeyRequest{KeyId: m.keyID})
 	return err
@@ -211,6 +217,8 @@ func TestPolicyMatrix(t *testing.T) {
 		{"Resource naming another key", as("oscar"), encryptOp("", nil), false},
 		{"principal not in the policy", as("nobody"), describeOp, false},
 		{"DeleteAlias is authorized against the alias's key", as("alice"), deleteAliasOp, false},
+		{"ReEncrypt needs ReEncryptFrom and ReEncryptTo", as("alice"), reEncryptOp, false},
+		{"ReEncrypt with kms:*", as("admin"), reEncryptOp, true},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -80,10 +80,14 @@ func (s *Server) ReEncrypt(ctx context.Context, req *kmspb.ReEncryptRequest) (*k
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	if c, err := crypto.ParseCiphertext(req.GetCiphertextBlob()); err == nil {
-		noteKey(ctx, c.KeyID) // the record describes the source key, though the destination is authorized first
-	}
 	dst, dstAlias, err := s.resolveKeyVia(ctx, "DestinationKeyId", req.GetDestinationKeyId())
+	if err != nil {
+		return nil, err
+	}
+	// Both keys are authorized before anything is decrypted; the source
+	// first, so the audit record describes it.
+	src, err := s.locate(ctx, req.GetCiphertextBlob(), req.GetSourceEncryptionContext(), req.GetSourceKeyId(), "SourceKeyId",
+		access{action: actionReEncryptFrom, tokens: req.GetGrantTokens()})
 	if err != nil {
 		return nil, err
 	}
@@ -91,15 +95,14 @@ func (s *Server) ReEncrypt(ctx context.Context, req *kmspb.ReEncryptRequest) (*k
 		ec: req.GetDestinationEncryptionContext(), tokens: req.GetGrantTokens()}); err != nil {
 		return nil, err
 	}
-	o, err := s.open(ctx, req.GetCiphertextBlob(), req.GetSourceEncryptionContext(), req.GetSourceKeyId(), "SourceKeyId",
-		access{action: actionReEncryptFrom, tokens: req.GetGrantTokens()})
+	if err := usableForCrypto(dst); err != nil {
+		return nil, err
+	}
+	o, err := s.decrypt(ctx, src, req.GetSourceEncryptionContext())
 	if err != nil {
 		return nil, err
 	}
 	defer o.plaintext.Zero()
-	if err := usableForCrypto(dst); err != nil {
-		return nil, err
-	}
 	blob, err := s.seal(ctx, dst, o.plaintext.Bytes(), req.GetDestinationEncryptionContext())
 	if err != nil {
 		return nil, err

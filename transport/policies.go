@@ -22,9 +22,6 @@ func validatePolicyName(name string) error {
 // checkPolicy parses a policy document a caller supplied and, unless bypass
 // is set, runs the lockout safety check for the caller on the key.
 func (s *Server) checkPolicy(ctx context.Context, doc, keyID string, bypass bool) error {
-	if doc == "" {
-		return invalid("Policy", "is required")
-	}
 	p, err := policy.Parse([]byte(doc))
 	if err != nil {
 		return fmt.Errorf("%w (field Policy)", err)

@@ -72,13 +72,31 @@ type opened struct {
 	plaintext *crypto.Secret
 }
 
-// open parses and verifies a ciphertext blob. wantKeyRef, if set, must name
-// the key the ciphertext was made under. The key's state is checked after
-// the blob is known to be well formed, so a garbage blob gets
-// InvalidCiphertextException whatever the key. a names the action and the
-// grant tokens: the caller is authorized on the key the header names before
-// anything is decrypted.
+// sealedBlob is a parsed ciphertext whose key exists, matches what the
+// caller named, and may be used by the caller.
+type sealedBlob struct {
+	c       *crypto.Ciphertext
+	key     *fsmpb.Key
+	version *fsmpb.KeyVersion
+}
+
+// open parses, authorizes and decrypts a ciphertext blob (locate, then
+// decrypt).
 func (s *Server) open(ctx context.Context, blob []byte, ec map[string]string, wantKeyRef, keyField string, a access) (*opened, error) {
+	b, err := s.locate(ctx, blob, ec, wantKeyRef, keyField, a)
+	if err != nil {
+		return nil, err
+	}
+	return s.decrypt(ctx, b, ec)
+}
+
+// locate parses a ciphertext blob and finds its key and version.
+// wantKeyRef, if set, must name the key the ciphertext was made under. The
+// key's state is checked after the blob is known to be well formed, so a
+// garbage blob gets InvalidCiphertextException whatever the key. a names the
+// action and the grant tokens: the caller is authorized on the key the
+// header names, so nothing is decrypted for a caller who may not.
+func (s *Server) locate(ctx context.Context, blob []byte, ec map[string]string, wantKeyRef, keyField string, a access) (*sealedBlob, error) {
 	if len(blob) == 0 {
 		return nil, invalid("CiphertextBlob", "is required")
 	}
@@ -113,7 +131,14 @@ func (s *Server) open(ctx context.Context, blob []byte, ec map[string]string, wa
 		return nil, fmt.Errorf("%w: key %s has no key material %x", ErrInvalidCiphertext, k.GetKeyId(), c.VersionID)
 	}
 	noteVersion(ctx, k.GetKeyId(), v.GetVersionId())
+	return &sealedBlob{c: c, key: k, version: v}, nil
+}
+
+// decrypt opens a located ciphertext under ec.
+func (s *Server) decrypt(ctx context.Context, b *sealedBlob, ec map[string]string) (*opened, error) {
+	c, k, v := b.c, b.key, b.version
 	var pt *crypto.Secret
+	var err error
 	if k.GetProtectionLevel() == protectionHSM {
 		var header []byte
 		if header, err = c.Header.AppendBinary(nil); err != nil {
