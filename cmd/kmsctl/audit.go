@@ -117,7 +117,6 @@ func auditTail(args []string, stdout, stderr io.Writer) int {
 		return reportAuditUsage(stderr, err)
 	}
 	records, err := audit.Tail(path, *n, filter) // n 0: all
-
 	if err != nil {
 		fmt.Fprintf(stderr, "kmsctl: audit tail: %v\n", err)
 		return exitFailure
@@ -140,20 +139,9 @@ func auditTail(args []string, stdout, stderr io.Writer) int {
 // parseAuditArgs parses fs's flags wherever they stand among the arguments
 // and returns the one PATH argument.
 func parseAuditArgs(fs *flag.FlagSet, args []string) (string, error) {
-	fs.SetOutput(io.Discard) // errors are reported by the caller, help is auditUsage
-	var paths []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return "", err
-			}
-			return "", usagef("%v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		paths = append(paths, fs.Arg(0))
-		args = fs.Args()[1:]
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return "", err
 	}
 	switch len(paths) {
 	case 0:

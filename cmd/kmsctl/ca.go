@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,7 +80,7 @@ func caInit(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	name := fs.String("name", "Trent CA", "")
 	days := fs.Int("days", 0, "")
-	dirs, err := parseCAArgs(fs, args)
+	dirs, err := parseInterspersed(fs, args)
 	if err == nil && len(dirs) != 1 {
 		err = usagef("ca init takes one directory, got %d", len(dirs))
 	}
@@ -105,7 +106,7 @@ func caIssueNode(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&req.NodeID, "node-id", "", "")
 	fs.Var((*repeated)(&req.Hosts), "host", "")
 	days := fs.Int("days", 0, "")
-	rest, err := parseCAArgs(fs, args)
+	rest, err := parseInterspersed(fs, args)
 	if err == nil {
 		err = checkCAFlags(rest, map[string]string{"--ca": *caDir, "--region": req.Region, "--node-id": req.NodeID, "--out": *out})
 	}
@@ -126,7 +127,7 @@ func caIssueClient(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&req.Principal, "principal", "", "")
 	fs.Var((*repeated)(&req.Roles), "role", "")
 	days := fs.Int("days", 0, "")
-	rest, err := parseCAArgs(fs, args)
+	rest, err := parseInterspersed(fs, args)
 	if err == nil {
 		err = checkCAFlags(rest, map[string]string{"--ca": *caDir, "--principal": req.Principal, "--out": *out})
 	}
@@ -160,10 +161,10 @@ type repeated []string
 func (r *repeated) String() string     { return strings.Join(*r, ",") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
-// parseCAArgs parses fs's flags wherever they stand among the arguments
-// and returns the other arguments.
-func parseCAArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard) // errors are reported by the caller, help is caUsage
+// parseInterspersed parses fs's flags wherever they stand among the
+// arguments and returns the other arguments, for the ca and audit commands.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard) // errors are reported by the caller, help is its usage text
 	var rest []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -211,9 +212,16 @@ func caUsageOutcome(err error, stdout, stderr io.Writer) (code int, done bool) {
 	return 0, false
 }
 
+// maxDays is the longest validity a time.Duration holds (about 292 years).
+const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
+
 func daysFlag(days int) (time.Duration, error) {
 	if days < 0 {
 		return 0, usagef("--days: %d is negative", days)
+	}
+	if days > maxDays {
+		// Larger values would overflow into a short or negative validity.
+		return 0, usagef("--days: %d is more than %d", days, maxDays)
 	}
 	return time.Duration(days) * 24 * time.Hour, nil // 0: the default
 }

@@ -133,6 +133,8 @@ func TestCACommandUsage(t *testing.T) {
 		{[]string{"ca", "issue-node", "--region", "eu-1"}, exitUsage, "the following arguments are required: --ca, --node-id, --out"},
 		{[]string{"ca", "issue-client", "--ca", dir, "--out", dir}, exitUsage, "required: --principal"},
 		{[]string{"ca", "issue-client", "--ca", dir, "--principal", "p", "--out", dir, "--days", "-1"}, exitUsage, "--days: -1 is negative"},
+		// 213504 days overflow time.Duration to about 25 minutes.
+		{[]string{"ca", "issue-client", "--ca", dir, "--principal", "p", "--out", dir, "--days", "213504"}, exitUsage, "--days: 213504 is more than 106751"},
 		{[]string{"ca", "issue-client", "--ca", dir, "--principal", "p", "--out", dir, "extra"}, exitUsage, `unexpected argument "extra"`},
 		{[]string{"ca", "issue-client", "--ca", filepath.Join(dir, "none"), "--principal", "p", "--out", dir}, exitFailure, "no such file"},
 	} {
