@@ -188,6 +188,14 @@ func TestGrantTokens(t *testing.T) {
 		}
 	}
 
+	eleven := make([]string, 11)
+	for i := range eleven {
+		eleven[i] = g.GetGrantToken()
+	}
+	if err := encryptOp("", nil, eleven...)(ctx, m, m.kms(0, ivy)); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "GrantTokens") {
+		t.Errorf("11 grant tokens: got %v, want ValidationException naming GrantTokens", err)
+	}
+
 	if _, err := m.kms(0, as("admin")).RevokeGrant(ctx, &kmspb.RevokeGrantRequest{KeyId: m.keyID, GrantId: g.GetGrantId()}); err != nil {
 		t.Fatal(err)
 	}

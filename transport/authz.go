@@ -52,6 +52,10 @@ const (
 	actionManagementEvents     = "trent:ManagementEvents"
 )
 
+// maxGrantTokens is how many grant tokens one request may carry (the AWS
+// limit); each costs an HMAC to check.
+const maxGrantTokens = 10
+
 // principal names the caller, as recorded in commands and audit records.
 func principal(ctx context.Context) string { return callerFrom(ctx).Principal }
 
@@ -90,6 +94,9 @@ func (s *Server) authorize(ctx context.Context, a access) error {
 // Otherwise a grant stored for the key, or one carried by a grant token, may
 // allow the request.
 func (s *Server) authorizeVia(ctx context.Context, a access) (*policy.Grant, error) {
+	if len(a.tokens) > maxGrantTokens {
+		return nil, invalid("GrantTokens", "%d tokens exceed the maximum %d", len(a.tokens), maxGrantTokens)
+	}
 	if a.key == nil {
 		return nil, nil
 	}
