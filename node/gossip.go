@@ -163,10 +163,15 @@ func (c *Config) validateGossip() error {
 	return nil
 }
 
+// splitGossipAddr parses a bind address as membership takes it: an IP literal (or an empty
+// host, the wildcard) and a port, so that a host name fails here, at configuration time.
 func splitGossipAddr(addr string) (string, int, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", 0, err
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return "", 0, fmt.Errorf("%q is not an IP address", host)
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
@@ -414,12 +419,8 @@ func (g *gossip) announceRole(ctx context.Context, servers []cluster.Server) {
 		if s.ID != g.raft.NodeID() {
 			continue
 		}
-		role := membership.RoleVoter
-		if s.Suffrage == cluster.Nonvoter {
-			role = membership.RoleNonvoter
-		}
-		if err := g.members.SetRole(role); err != nil && ctx.Err() == nil {
-			g.log.Warn("announcing role failed; retrying", "role", role, "err", err)
+		if err := g.members.SetRole(s.Suffrage); err != nil && ctx.Err() == nil {
+			g.log.Warn("announcing role failed; retrying", "role", s.Suffrage, "err", err)
 		}
 		return
 	}

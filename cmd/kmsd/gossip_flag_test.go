@@ -77,6 +77,8 @@ func TestGossipSettingsWithoutGossipAreRefused(t *testing.T) {
 		{[]string{"-dead-server-cleanup-after", "1m"}, "-dead-server-cleanup-after needs gossip"},
 		{[]string{"-gossip-lan", "127.0.0.1:0", "-voters", "-1"}, "voters -1"},
 		{[]string{"-gossip-lan", "not-an-address"}, "gossip: LAN address"},
+		{[]string{"-gossip-lan", "localhost:7422"}, `"localhost" is not an IP address`},
+		{[]string{"-gossip-lan", "127.0.0.1:0", "-gossip-wan", "wan.example:7423"}, "gossip: WAN address"},
 	} {
 		var stderr strings.Builder
 		if _, err := parseFlags(append([]string{"-dev", "-data-dir", t.TempDir()}, tc.args...), &stderr); err == nil || !strings.Contains(stderr.String(), tc.want) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/trent-kms/trent/cluster"
 )
 
 // KeySize is the size of a gossip key: memberlist's AES-256-GCM. memberlist also accepts 16 and
@@ -34,9 +36,9 @@ const (
 type Config struct {
 	NodeID   string
 	Region   string
-	Role     Role   // zero is RoleVoter
-	GRPCAddr string // announced to peers; membership does not listen on it
-	RaftAddr string // likewise
+	Role     cluster.Suffrage // zero is cluster.Voter
+	GRPCAddr string           // announced to peers; membership does not listen on it
+	RaftAddr string           // likewise
 
 	// LANBind and WANBind are host:port to gossip on (TCP and UDP, same port). Port 0 picks a
 	// free port; LANAddr and WANAddr then tell what was picked.
@@ -80,8 +82,8 @@ func (c Config) validate() error {
 		// WAN pool names are region/id; a slash in the region would make two nodes' names
 		// collide.
 		return fmt.Errorf("%w: Region %q contains a slash", ErrInvalidConfig, c.Region)
-	case c.Role != RoleVoter && c.Role != RoleNonvoter:
-		return fmt.Errorf("%w: unknown role %s", ErrInvalidConfig, c.Role)
+	case c.Role != cluster.Voter && c.Role != cluster.Nonvoter:
+		return fmt.Errorf("%w: unknown role %d", ErrInvalidConfig, c.Role)
 	case c.Profile > ProfileFast:
 		return fmt.Errorf("%w: unknown profile %d", ErrInvalidConfig, c.Profile)
 	}

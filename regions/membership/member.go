@@ -3,26 +3,9 @@ package membership
 import (
 	"strconv"
 	"time"
+
+	"github.com/trent-kms/trent/cluster"
 )
-
-// Role is a node's part in its region's Raft group, as the node itself announces it.
-type Role uint8
-
-const (
-	RoleVoter Role = iota
-	RoleNonvoter
-)
-
-func (r Role) String() string {
-	switch r {
-	case RoleVoter:
-		return "voter"
-	case RoleNonvoter:
-		return "nonvoter"
-	default:
-		return "role(" + strconv.Itoa(int(r)) + ")"
-	}
-}
 
 // Status is a member's liveness as this node sees it.
 type Status uint8
@@ -79,7 +62,7 @@ func (p Pool) String() string {
 type Member struct {
 	ID         string
 	Region     string
-	Role       Role
+	Role       cluster.Suffrage // as the member announces it
 	GRPCAddr   string
 	RaftAddr   string
 	Leader     bool // it announced that it leads its region's Raft group

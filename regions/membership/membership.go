@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/trent-kms/trent/cluster"
 )
 
 // Membership is one node's place in its region's LAN pool and in the WAN pool.
@@ -184,9 +186,9 @@ func (m *Membership) SetLeader(leader bool) error {
 // learns its suffrage only once a leader has added it (past the region's voter count it joins
 // as a nonvoter, and a nonvoter may be promoted later), so it starts with Config.Role and
 // corrects it from its Raft configuration. It returns like SetLeader.
-func (m *Membership) SetRole(role Role) error {
-	if role != RoleVoter && role != RoleNonvoter {
-		return fmt.Errorf("%w: unknown role %s", ErrInvalidConfig, role)
+func (m *Membership) SetRole(role cluster.Suffrage) error {
+	if role != cluster.Voter && role != cluster.Nonvoter {
+		return fmt.Errorf("%w: unknown role %d", ErrInvalidConfig, role)
 	}
 	return m.setMeta(func(meta *nodeMeta) { meta.Role = role })
 }
@@ -210,7 +212,7 @@ func (m *Membership) setMeta(change func(*nodeMeta)) error {
 }
 
 // Role is the role this node announces.
-func (m *Membership) Role() Role { return m.currentMeta().Role }
+func (m *Membership) Role() cluster.Suffrage { return m.currentMeta().Role }
 
 func (m *Membership) currentMeta() nodeMeta {
 	m.metaMu.Lock()

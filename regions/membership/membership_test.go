@@ -5,12 +5,14 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/trent-kms/trent/cluster"
 )
 
 func TestJoinThroughOneSeedSeesRegionWithMetadata(t *testing.T) {
 	a := startNode(t, "a", "eu-1")
 	b := startNode(t, "b", "eu-1")
-	c := startNode(t, "c", "eu-1", func(c *Config) { c.Role = RoleNonvoter })
+	c := startNode(t, "c", "eu-1", func(c *Config) { c.Role = cluster.Nonvoter })
 	// Each joiner knows one seed only; gossip must bring in the rest.
 	mustJoin(t, b.JoinLAN, a.LANAddr())
 	mustJoin(t, c.JoinLAN, b.LANAddr())
@@ -144,28 +146,28 @@ func TestRoleChangePropagates(t *testing.T) {
 	mustJoin(t, b.JoinWAN, a.WANAddr())
 	waitFor(t, waitTimeout, "b to see a", func() bool { return allAlive(b.LANMembers(), "a", "b") })
 
-	roleIn := func(members []Member) Role { m, _ := memberByID(members, "a"); return m.Role }
-	if err := a.SetRole(RoleNonvoter); err != nil {
+	roleIn := func(members []Member) cluster.Suffrage { m, _ := memberByID(members, "a"); return m.Role }
+	if err := a.SetRole(cluster.Nonvoter); err != nil {
 		t.Fatal(err)
 	}
-	if a.Role() != RoleNonvoter {
+	if a.Role() != cluster.Nonvoter {
 		t.Fatalf("Role() = %s after SetRole(nonvoter)", a.Role())
 	}
 	waitFor(t, waitTimeout, "b to see a as a nonvoter in both pools", func() bool {
-		return roleIn(b.LANMembers()) == RoleNonvoter && roleIn(b.WANMembers()) == RoleNonvoter
+		return roleIn(b.LANMembers()) == cluster.Nonvoter && roleIn(b.WANMembers()) == cluster.Nonvoter
 	})
 	// The leader flag and the role are one record: changing one keeps the other.
 	if err := a.SetLeader(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SetRole(RoleVoter); err != nil {
+	if err := a.SetRole(cluster.Voter); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, waitTimeout, "b to see a as a leading voter", func() bool {
 		m, _ := memberByID(b.LANMembers(), "a")
-		return m.Role == RoleVoter && m.Leader
+		return m.Role == cluster.Voter && m.Leader
 	})
-	if err := a.SetRole(Role(7)); !errors.Is(err, ErrInvalidConfig) {
+	if err := a.SetRole(cluster.Suffrage(7)); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("SetRole(7): err = %v, want ErrInvalidConfig", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/trent-kms/trent/cluster"
 )
 
 // metaVersion is the first byte of every encoded metadata. See DESIGN.md for the rule: fields
@@ -30,7 +32,7 @@ const maxMetaSize = memberlist.MetaMaxSize
 type nodeMeta struct {
 	ID       string
 	Region   string
-	Role     Role
+	Role     cluster.Suffrage
 	GRPCAddr string
 	RaftAddr string
 	Leader   bool
@@ -50,7 +52,7 @@ func (m nodeMeta) encode() []byte {
 	if m.Leader {
 		flags |= flagLeader
 	}
-	if m.Role == RoleNonvoter {
+	if m.Role == cluster.Nonvoter {
 		flags |= flagNonvoter
 	}
 	if m.Leaving {
@@ -77,9 +79,9 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 	if b[0] != metaVersion {
 		return nodeMeta{}, fmt.Errorf("%w: version %d", errBadMeta, b[0])
 	}
-	m := nodeMeta{Leader: b[1]&flagLeader != 0, Leaving: b[1]&flagLeaving != 0, Role: RoleVoter}
+	m := nodeMeta{Leader: b[1]&flagLeader != 0, Leaving: b[1]&flagLeaving != 0, Role: cluster.Voter}
 	if b[1]&flagNonvoter != 0 {
-		m.Role = RoleNonvoter
+		m.Role = cluster.Nonvoter
 	}
 	rest := b[2:]
 	fields := []*string{&m.ID, &m.Region, &m.GRPCAddr, &m.RaftAddr}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/trent-kms/trent/cluster"
 )
 
 func TestMetaRoundTrip(t *testing.T) {
 	for _, m := range []nodeMeta{
 		{ID: "a", Region: "eu-1"},
-		{ID: "node-7f3a", Region: "us-east-2", Role: RoleNonvoter, GRPCAddr: "10.0.0.7:7443", RaftAddr: "10.0.0.7:7444", Leader: true},
+		{ID: "node-7f3a", Region: "us-east-2", Role: cluster.Nonvoter, GRPCAddr: "10.0.0.7:7443", RaftAddr: "10.0.0.7:7444", Leader: true},
 		{ID: "b", Region: "r", Leaving: true, RaftAddr: "[::1]:1"},
 		{ID: "c", Region: "eu-1", GRPCAddr: "g", RaftAddr: "r", WANAddr: "10.0.0.7:7423"},
 	} {
