@@ -150,6 +150,18 @@ func TestNodeRefusesToStartOnATamperedAuditLog(t *testing.T) {
 	if !errors.Is(err, audit.ErrBroken) {
 		t.Fatalf("err = %v; want one matching audit.ErrBroken", err)
 	}
+
+	// What the README says to do: move the log aside and start again.
+	if err := os.Rename(filepath.Join(dir, "audit.log"), filepath.Join(dir, "audit.log.tampered")); err != nil {
+		t.Fatal(err)
+	}
+	n, err = node.Start(ctx, node.Config{DataDir: dir, DevTLS: true, Bootstrap: true})
+	if err != nil {
+		t.Fatalf("second start after moving the log aside: %v", err)
+	}
+	if err := n.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestAuditLogPathIsConfigurable(t *testing.T) {

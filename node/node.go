@@ -64,6 +64,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.id, err = newNodeID(); err != nil {
 			return nil, err
 		}
+		// Saved before the dev certificate is made for it, so that a start
+		// failing later (say, on a tampered audit log) is retried as the
+		// same node, whose certificate is already in the data dir.
+		if err := saveIdentity(cfg.DataDir, identity{NodeID: n.id}); err != nil {
+			return nil, fmt.Errorf("save identity: %w", err)
+		}
 	case ident.NodeID != "" && ident.NodeID != n.id:
 		return nil, fmt.Errorf("node id %q: the data dir belongs to node %q", n.id, ident.NodeID)
 	}
