@@ -246,7 +246,7 @@ func (g *commandGen) next() *fsmpb.Command {
 	case 20:
 		op = &fsmpb.PutKeyPolicy{KeyId: g.keyID(), Policy: g.policy()}
 	case 21:
-		op = &fsmpb.AddReplica{KeyId: g.mrkID(), Region: g.region()}
+		op = &fsmpb.AddReplica{KeyId: g.mrkID(), Region: g.region(), Policy: []byte(`{}`)}
 	case 22:
 		c := g.sharedChange()
 		k := newKey(c.KeyId)

@@ -63,6 +63,10 @@ type state struct {
 	// Multi-region keys with work for this region's replicator (see
 	// ShipTargets), kept by putKey so the replicator reads no full scan.
 	toShip map[string]*fsmpb.Key
+
+	// The time of the command being applied (the proposer's clock, carried
+	// in the command), for bookkeeping that putKey does on every key write.
+	now int64
 }
 
 func newState() *state {
@@ -142,6 +146,7 @@ func (s *state) apply(cmd *fsmpb.Command) *Result {
 	if now <= 0 {
 		return reject(ErrInvalidArgument, "command has no time (time_unix_nano %d)", now)
 	}
+	s.now = now
 	switch op := cmd.Op.(type) {
 	case *fsmpb.Command_CreateKey:
 		return s.applyCreateKey(now, cmd.GetPrincipal(), op.CreateKey)
@@ -197,6 +202,10 @@ func (s *state) apply(cmd *fsmpb.Command) *Result {
 		return s.applyRegisterNode(op.RegisterNode)
 	case *fsmpb.Command_DeregisterNode:
 		return s.applyDeregisterNode(op.DeregisterNode)
+	case *fsmpb.Command_SetRegionSigningKey:
+		return s.applySetRegionSigningKey(op.SetRegionSigningKey)
+	case *fsmpb.Command_PinPeerRegion:
+		return s.applyPinPeerRegion(op.PinPeerRegion)
 	default:
 		return reject(ErrInvalidArgument, "command carries no operation")
 	}

@@ -28,7 +28,7 @@ func FuzzApply(f *testing.F) {
 		wrap(t0+day, &fsmpb.CreateGrant{Grant: newGrant("g-2", keyHMAC), GrantTokenKey: []byte("k"), GrantTokenDomainKeyId: dk1}),
 		wrap(t0+day, &fsmpb.CreateGrant{Grant: fuzzGrant()}),
 		wrap(t0+day, &fsmpb.RemoveGrant{KeyId: keyEnabled, GrantId: "g-fixture", Revoke: true}),
-		wrap(t0+day, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1"}),
+		wrap(t0+day, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1", Policy: []byte(`{}`)}),
 		wrap(t0+day, &fsmpb.AckReplica{KeyId: mrkA, Region: "us-1", Epoch: 1, Seq: 2}),
 		wrap(t0+day, &fsmpb.RotateKey{KeyId: mrkA, Version: newVersion(6, RotationOnDemand)}),
 		wrap(t0+day, &fsmpb.ScheduleKeyDeletion{KeyId: mrkA, PendingWindowDays: 7}),

@@ -214,9 +214,14 @@ func (s *state) applyAddReplica(op *fsmpb.AddReplica) *Result {
 		return reject(ErrAlreadyExists, "key %s already has a replica in %s", id, region)
 	case len(mr.GetReplicas()) >= maxReplicas:
 		return reject(ErrLimitExceeded, "key %s has %d replicas; the limit is %d", id, len(mr.GetReplicas()), maxReplicas)
+	case len(op.GetPolicy()) == 0:
+		return reject(ErrInvalidArgument, "key %s: ReplicateKey needs the replica's policy", id)
 	}
 	return s.updateKey(k, func(k *fsmpb.Key) {
-		k.MultiRegion.Replicas = append(k.MultiRegion.Replicas, &fsmpb.Replica{Region: region, State: replicaCreating})
+		k.MultiRegion.Replicas = append(k.MultiRegion.Replicas, &fsmpb.Replica{
+			Region: region, State: replicaCreating,
+			Policy: op.GetPolicy(), Description: op.GetDescription(), Tags: op.GetTags(),
+		})
 		// The replica list is shared: every replica shows it.
 		bumpShared(k)
 	})
@@ -514,6 +519,10 @@ func (s *state) applyAckReplica(now int64, op *fsmpb.AckReplica) *Result {
 			rep.AckedSeq, rep.AckedTimeUnixNano = op.GetSeq(), now
 		}
 		rep.State, rep.LastError = state, op.GetLastError()
+		if state != replicaCreating {
+			// The replica region holds its own copies now.
+			rep.Policy, rep.Description, rep.Tags = nil, "", nil
+		}
 		settlePending(k)
 	})
 }
@@ -677,9 +686,26 @@ func ShipTargets(k *fsmpb.Key, here string) []string {
 // putKey stores a key and keeps the replicator's index current; for a
 // single-region key the index costs one nil check.
 func (s *state) putKey(k *fsmpb.Key) {
+	if s.isPrimaryHere(k) {
+		markBehind(k.MultiRegion, s.now)
+	}
 	s.keys.put(k.GetKeyId(), k)
 	if k.GetMultiRegion() != nil || s.toShip[k.GetKeyId()] != nil {
 		s.indexShip(k)
+	}
+}
+
+// markBehind keeps each replica's behind_since: the command time at which
+// its cursor fell behind the shared seq, 0 while caught up. k is a key about
+// to be stored, not yet visible to readers.
+func markBehind(mr *fsmpb.MultiRegion, now int64) {
+	for _, r := range mr.GetReplicas() {
+		switch behind := r.GetAckedSeq() < mr.GetSharedSeq(); {
+		case !behind:
+			r.BehindSinceUnixNano = 0
+		case r.GetBehindSinceUnixNano() == 0:
+			r.BehindSinceUnixNano = now
+		}
 	}
 }
 

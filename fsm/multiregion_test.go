@@ -243,8 +243,8 @@ func threeRegions(t *testing.T) *world {
 	k := newMRK(mrkA)
 	k.Versions[0].DomainKeyId = dkOf("us-1")
 	w.must("us-1", &fsmpb.CreateKey{Key: k})
-	w.must("us-1", &fsmpb.AddReplica{KeyId: mrkA, Region: "eu-1"})
-	w.must("us-1", &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1"})
+	w.must("us-1", &fsmpb.AddReplica{KeyId: mrkA, Region: "eu-1", Policy: []byte(`{}`)})
+	w.must("us-1", &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1", Policy: []byte(`{}`)})
 	w.sync()
 	return w
 }
@@ -270,7 +270,7 @@ func TestMRKCreateAndReplicate(t *testing.T) {
 		t.Errorf("a key without replicas is to be shipped: %v", got)
 	}
 
-	primary := w.must("us-1", &fsmpb.AddReplica{KeyId: mrkA, Region: "eu-1"})
+	primary := w.must("us-1", &fsmpb.AddReplica{KeyId: mrkA, Region: "eu-1", Policy: []byte(`{}`)})
 	if r := primary.GetMultiRegion().GetReplicas(); len(r) != 1 || r[0].GetState() != replicaCreating || r[0].GetAckedSeq() != 0 {
 		t.Fatalf("replicas after AddReplica: %v", r)
 	}
@@ -648,7 +648,7 @@ func TestMRKCancelPendingReplicaDeletion(t *testing.T) {
 // with a replica in us-1, and a replica mrkB whose primary is us-1.
 func mrkFixture(h *harness) {
 	h.mustApply(wrap(t0, &fsmpb.CreateKey{Key: newMRK(mrkA)}))
-	h.mustApply(wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "us-1"}))
+	h.mustApply(wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "us-1", Policy: []byte(`{}`)}))
 	h.mustApply(wrap(t0, importB()))
 }
 
@@ -680,31 +680,31 @@ func TestMRKApply(t *testing.T) {
 			cmd:     wrap(t0, &fsmpb.CreateKey{Key: newKey("mrk-00000000000000000000000000000000")}),
 			wantErr: ErrInvalidArgument, wantMsg: []string{"reserved for multi-region keys"}},
 		{name: "AddReplica on a single-region key", setup: setup,
-			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: keyEnabled, Region: "us-1"}),
+			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: keyEnabled, Region: "us-1", Policy: []byte(`{}`)}),
 			wantErr: ErrInvalidState, wantMsg: []string{keyEnabled, "not a multi-region key"}},
 		{name: "AddReplica in the primary region", setup: setup,
-			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: regionName}),
+			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: regionName, Policy: []byte(`{}`)}),
 			wantErr: ErrInvalidArgument, wantMsg: []string{"ReplicaRegion eu-1 is the primary region"}},
 		{name: "AddReplica twice", setup: setup,
-			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "us-1"}),
+			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "us-1", Policy: []byte(`{}`)}),
 			wantErr: ErrAlreadyExists, wantMsg: []string{"already has a replica in us-1"}},
 		{name: "AddReplica without a region", setup: setup,
-			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkA}),
+			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Policy: []byte(`{}`)}),
 			wantErr: ErrInvalidArgument, wantMsg: []string{"needs a ReplicaRegion"}},
 		{name: "AddReplica at a replica", setup: setup,
-			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkB, Region: "ap-1"}),
+			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkB, Region: "ap-1", Policy: []byte(`{}`)}),
 			wantErr: ErrInvalidState, wantMsg: []string{mrkB, "needs the primary region", "replica of us-1"}},
 		{name: "AddReplica beyond the limit",
 			setup: func(h *harness) {
 				setup(h)
 				for i := range maxReplicas - 1 {
-					h.mustApply(wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: fmt.Sprintf("r-%d", i)}))
+					h.mustApply(wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: fmt.Sprintf("r-%d", i), Policy: []byte(`{}`)}))
 				}
 			},
-			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1"}),
+			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1", Policy: []byte(`{}`)}),
 			wantErr: ErrLimitExceeded, wantMsg: []string{"limit is 10"}},
 		{name: "AddReplica", setup: setup,
-			cmd: wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1"}),
+			cmd: wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1", Policy: []byte(`{}`)}),
 			check: func(t *testing.T, h *harness, res *Result) {
 				if mr := res.Key.GetMultiRegion(); len(mr.GetReplicas()) != 2 || mr.GetSharedSeq() != 3 {
 					t.Errorf("%v", mr)

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
@@ -70,4 +71,67 @@ func (s *state) applyDeregisterNode(op *fsmpb.DeregisterNode) *Result {
 
 func (s *state) hasDomainKey(id string) bool {
 	return id != "" && slices.ContainsFunc(s.domainKeys, func(dk *fsmpb.DomainKey) bool { return dk.GetId() == id })
+}
+
+// applySetRegionSigningKey stores the region's cross-region signing key. The
+// first one applied wins: two leaders in turn may each have made one, and
+// every node must keep the same.
+func (s *state) applySetRegionSigningKey(op *fsmpb.SetRegionSigningKey) *Result {
+	if s.region == nil {
+		return reject(ErrInvalidState, "SetRegionSigningKey: region is not initialised")
+	}
+	if len(s.region.GetSigningKeyToken()) > 0 {
+		return &Result{}
+	}
+	switch {
+	case len(op.GetToken()) == 0:
+		return reject(ErrInvalidArgument, "SetRegionSigningKey needs a key token")
+	case len(op.GetPublicKey()) == 0:
+		return reject(ErrInvalidArgument, "SetRegionSigningKey needs a public key")
+	case !s.hasDomainKey(op.GetDomainKeyId()):
+		return reject(ErrInvalidArgument, "SetRegionSigningKey: the token is wrapped under unknown domain key %q", op.GetDomainKeyId())
+	}
+	region := proto.Clone(s.region).(*fsmpb.Region)
+	region.SigningKeyToken = op.GetToken()
+	region.SigningDomainKeyId = op.GetDomainKeyId()
+	region.SigningPublicKey = op.GetPublicKey()
+	s.region = region
+	return &Result{}
+}
+
+// maxPeerRegions bounds the pinned signing keys a region keeps.
+const maxPeerRegions = 64
+
+// applyPinPeerRegion records another region's signing public key on first
+// use. A region's signing key never changes, so another key for a pinned
+// region means a forged message or a rebuilt region, which an operator must
+// look at.
+func (s *state) applyPinPeerRegion(op *fsmpb.PinPeerRegion) *Result {
+	name, key := op.GetRegion(), op.GetPublicKey()
+	switch {
+	case s.region == nil:
+		return reject(ErrInvalidState, "PinPeerRegion: region is not initialised")
+	case name == "":
+		return reject(ErrInvalidArgument, "PinPeerRegion needs a region")
+	case name == s.regionName():
+		return reject(ErrInvalidArgument, "PinPeerRegion: %s is this region", name)
+	case len(key) == 0:
+		return reject(ErrInvalidArgument, "PinPeerRegion: region %s: no public key", name)
+	}
+	if pinned, ok := s.region.GetPeerSigningKeys()[name]; ok {
+		if bytes.Equal(pinned, key) {
+			return &Result{}
+		}
+		return reject(ErrInvalidState, "region %s is pinned to another signing key", name)
+	}
+	if n := len(s.region.GetPeerSigningKeys()); n >= maxPeerRegions {
+		return reject(ErrLimitExceeded, "PinPeerRegion: %d regions are pinned; the limit is %d", n, maxPeerRegions)
+	}
+	region := proto.Clone(s.region).(*fsmpb.Region)
+	if region.PeerSigningKeys == nil {
+		region.PeerSigningKeys = make(map[string][]byte)
+	}
+	region.PeerSigningKeys[name] = key
+	s.region = region
+	return &Result{}
 }

@@ -467,6 +467,10 @@ func (b *stateBuilder) build() (*state, error) {
 		return nil, fmt.Errorf("region's grant token key is wrapped under domain key %q, which is not in the snapshot",
 			r.GetGrantTokenDomainKeyId())
 	}
+	if r := b.region; len(r.GetSigningKeyToken()) > 0 && !b.dkIDs[r.GetSigningDomainKeyId()] {
+		return nil, fmt.Errorf("region's signing key is wrapped under domain key %q, which is not in the snapshot",
+			r.GetSigningDomainKeyId())
+	}
 	toShip := make(map[string]*fsmpb.Key)
 	// Sorted, so that the first error is the same on every node.
 	for _, id := range slices.Sorted(maps.Keys(b.keys)) {

@@ -179,6 +179,8 @@ type Command struct {
 	//	*Command_UpdatePrimaryRegion
 	//	*Command_RemoveReplica
 	//	*Command_MergeKeyVersions
+	//	*Command_SetRegionSigningKey
+	//	*Command_PinPeerRegion
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -478,6 +480,24 @@ func (x *Command) GetMergeKeyVersions() *MergeKeyVersions {
 	return nil
 }
 
+func (x *Command) GetSetRegionSigningKey() *SetRegionSigningKey {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetRegionSigningKey); ok {
+			return x.SetRegionSigningKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPinPeerRegion() *PinPeerRegion {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PinPeerRegion); ok {
+			return x.PinPeerRegion
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -590,6 +610,14 @@ type Command_MergeKeyVersions struct {
 	MergeKeyVersions *MergeKeyVersions `protobuf:"bytes,36,opt,name=merge_key_versions,json=mergeKeyVersions,proto3,oneof"`
 }
 
+type Command_SetRegionSigningKey struct {
+	SetRegionSigningKey *SetRegionSigningKey `protobuf:"bytes,37,opt,name=set_region_signing_key,json=setRegionSigningKey,proto3,oneof"`
+}
+
+type Command_PinPeerRegion struct {
+	PinPeerRegion *PinPeerRegion `protobuf:"bytes,38,opt,name=pin_peer_region,json=pinPeerRegion,proto3,oneof"`
+}
+
 func (*Command_CreateKey) isCommand_Op() {}
 
 func (*Command_UpdateKeyDescription) isCommand_Op() {}
@@ -643,6 +671,10 @@ func (*Command_UpdatePrimaryRegion) isCommand_Op() {}
 func (*Command_RemoveReplica) isCommand_Op() {}
 
 func (*Command_MergeKeyVersions) isCommand_Op() {}
+
+func (*Command_SetRegionSigningKey) isCommand_Op() {}
+
+func (*Command_PinPeerRegion) isCommand_Op() {}
 
 // Key is one customer key. Strings use AWS KMS spellings
 // (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT) plus Trent's protection levels
@@ -949,9 +981,17 @@ type Replica struct {
 	AckedTimeUnixNano int64  `protobuf:"varint,4,opt,name=acked_time_unix_nano,json=ackedTimeUnixNano,proto3" json:"acked_time_unix_nano,omitempty"`
 	// The replicator's last failure shipping to this replica ("" after a
 	// success).
-	LastError     string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastError string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// While CREATING: the replica region's own policy, description and tags,
+	// given to ReplicateKey and shipped with the import. Cleared once active.
+	Policy      []byte            `protobuf:"bytes,6,opt,name=policy,proto3" json:"policy,omitempty"`
+	Description string            `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	Tags        map[string]string `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Command time since which the replica's acked_seq has been behind the
+	// shared seq; 0 while it is caught up. Replication lag is now minus it.
+	BehindSinceUnixNano int64 `protobuf:"varint,9,opt,name=behind_since_unix_nano,json=behindSinceUnixNano,proto3" json:"behind_since_unix_nano,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Replica) Reset() {
@@ -1017,6 +1057,34 @@ func (x *Replica) GetLastError() string {
 		return x.LastError
 	}
 	return ""
+}
+
+func (x *Replica) GetPolicy() []byte {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *Replica) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Replica) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Replica) GetBehindSinceUnixNano() int64 {
+	if x != nil {
+		return x.BehindSinceUnixNano
+	}
+	return 0
 }
 
 type KeyVersion struct {
@@ -1337,8 +1405,18 @@ type Region struct {
 	// CreateGrant that carries one; empty before.
 	GrantTokenKey         []byte `protobuf:"bytes,3,opt,name=grant_token_key,json=grantTokenKey,proto3" json:"grant_token_key,omitempty"`
 	GrantTokenDomainKeyId string `protobuf:"bytes,4,opt,name=grant_token_domain_key_id,json=grantTokenDomainKeyId,proto3" json:"grant_token_domain_key_id,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The region's ECDSA P-256 signing key for cross-region messages: the
+	// private key as a token under signing_domain_key_id (never plaintext)
+	// and its public key (PKIX DER). Set by the first SetRegionSigningKey.
+	SigningKeyToken    []byte `protobuf:"bytes,5,opt,name=signing_key_token,json=signingKeyToken,proto3" json:"signing_key_token,omitempty"`
+	SigningDomainKeyId string `protobuf:"bytes,6,opt,name=signing_domain_key_id,json=signingDomainKeyId,proto3" json:"signing_domain_key_id,omitempty"`
+	SigningPublicKey   []byte `protobuf:"bytes,7,opt,name=signing_public_key,json=signingPublicKey,proto3" json:"signing_public_key,omitempty"`
+	// Signing public keys of other regions, pinned on their first verified
+	// message (PinPeerRegion): a later message signed by another key is
+	// refused.
+	PeerSigningKeys map[string][]byte `protobuf:"bytes,8,rep,name=peer_signing_keys,json=peerSigningKeys,proto3" json:"peer_signing_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Region) Reset() {
@@ -1397,6 +1475,34 @@ func (x *Region) GetGrantTokenDomainKeyId() string {
 		return x.GrantTokenDomainKeyId
 	}
 	return ""
+}
+
+func (x *Region) GetSigningKeyToken() []byte {
+	if x != nil {
+		return x.SigningKeyToken
+	}
+	return nil
+}
+
+func (x *Region) GetSigningDomainKeyId() string {
+	if x != nil {
+		return x.SigningDomainKeyId
+	}
+	return ""
+}
+
+func (x *Region) GetSigningPublicKey() []byte {
+	if x != nil {
+		return x.SigningPublicKey
+	}
+	return nil
+}
+
+func (x *Region) GetPeerSigningKeys() map[string][]byte {
+	if x != nil {
+		return x.PeerSigningKeys
+	}
+	return nil
 }
 
 // Grant delegates operations on one key to one principal (AWS KMS grants).
@@ -2521,9 +2627,14 @@ func (x *RemoveGrant) GetRevoke() bool {
 // AddReplica (ReplicateKey at the primary) lists a new replica region of a
 // multi-region primary key; the replicator then creates it there.
 type AddReplica struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	KeyId  string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Region string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	// The replica's own policy (never empty: the proposer fills in the
+	// default), description and tags.
+	Policy        []byte            `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
+	Description   string            `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	Tags          map[string]string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2572,6 +2683,144 @@ func (x *AddReplica) GetRegion() string {
 	return ""
 }
 
+func (x *AddReplica) GetPolicy() []byte {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *AddReplica) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *AddReplica) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+// SetRegionSigningKey stores the region's signing key if it has none yet;
+// Apply keeps the first one it sees.
+type SetRegionSigningKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         []byte                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	DomainKeyId   string                 `protobuf:"bytes,2,opt,name=domain_key_id,json=domainKeyId,proto3" json:"domain_key_id,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRegionSigningKey) Reset() {
+	*x = SetRegionSigningKey{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRegionSigningKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRegionSigningKey) ProtoMessage() {}
+
+func (x *SetRegionSigningKey) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRegionSigningKey.ProtoReflect.Descriptor instead.
+func (*SetRegionSigningKey) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetRegionSigningKey) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *SetRegionSigningKey) GetDomainKeyId() string {
+	if x != nil {
+		return x.DomainKeyId
+	}
+	return ""
+}
+
+func (x *SetRegionSigningKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+// PinPeerRegion records another region's signing public key. Pinning the
+// same key again changes nothing; another key for a pinned region is
+// refused.
+type PinPeerRegion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Region        string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PinPeerRegion) Reset() {
+	*x = PinPeerRegion{}
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PinPeerRegion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PinPeerRegion) ProtoMessage() {}
+
+func (x *PinPeerRegion) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PinPeerRegion.ProtoReflect.Descriptor instead.
+func (*PinPeerRegion) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PinPeerRegion) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *PinPeerRegion) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
 // ImportReplicaKey creates the replica key in the replica region: the shared
 // properties and versions as the primary shipped them (key tokens already
 // re-wrapped under this region's domain key by the proposer), the
@@ -2586,7 +2835,7 @@ type ImportReplicaKey struct {
 
 func (x *ImportReplicaKey) Reset() {
 	*x = ImportReplicaKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2598,7 +2847,7 @@ func (x *ImportReplicaKey) String() string {
 func (*ImportReplicaKey) ProtoMessage() {}
 
 func (x *ImportReplicaKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2611,7 +2860,7 @@ func (x *ImportReplicaKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportReplicaKey.ProtoReflect.Descriptor instead.
 func (*ImportReplicaKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{29}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ImportReplicaKey) GetKey() *Key {
@@ -2642,7 +2891,7 @@ type ApplySharedChange struct {
 
 func (x *ApplySharedChange) Reset() {
 	*x = ApplySharedChange{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2654,7 +2903,7 @@ func (x *ApplySharedChange) String() string {
 func (*ApplySharedChange) ProtoMessage() {}
 
 func (x *ApplySharedChange) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,7 +2916,7 @@ func (x *ApplySharedChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplySharedChange.ProtoReflect.Descriptor instead.
 func (*ApplySharedChange) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{30}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ApplySharedChange) GetKeyId() string {
@@ -2757,7 +3006,7 @@ type AckReplica struct {
 
 func (x *AckReplica) Reset() {
 	*x = AckReplica{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +3018,7 @@ func (x *AckReplica) String() string {
 func (*AckReplica) ProtoMessage() {}
 
 func (x *AckReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[31]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +3031,7 @@ func (x *AckReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckReplica.ProtoReflect.Descriptor instead.
 func (*AckReplica) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{31}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AckReplica) GetKeyId() string {
@@ -2843,7 +3092,7 @@ type UpdatePrimaryRegion struct {
 
 func (x *UpdatePrimaryRegion) Reset() {
 	*x = UpdatePrimaryRegion{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3104,7 @@ func (x *UpdatePrimaryRegion) String() string {
 func (*UpdatePrimaryRegion) ProtoMessage() {}
 
 func (x *UpdatePrimaryRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[32]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3117,7 @@ func (x *UpdatePrimaryRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePrimaryRegion.ProtoReflect.Descriptor instead.
 func (*UpdatePrimaryRegion) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{32}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdatePrimaryRegion) GetKeyId() string {
@@ -2910,7 +3159,7 @@ type RemoveReplica struct {
 
 func (x *RemoveReplica) Reset() {
 	*x = RemoveReplica{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2922,7 +3171,7 @@ func (x *RemoveReplica) String() string {
 func (*RemoveReplica) ProtoMessage() {}
 
 func (x *RemoveReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[33]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2935,7 +3184,7 @@ func (x *RemoveReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveReplica.ProtoReflect.Descriptor instead.
 func (*RemoveReplica) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{33}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemoveReplica) GetKeyId() string {
@@ -2964,7 +3213,7 @@ type MergeKeyVersions struct {
 
 func (x *MergeKeyVersions) Reset() {
 	*x = MergeKeyVersions{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2976,7 +3225,7 @@ func (x *MergeKeyVersions) String() string {
 func (*MergeKeyVersions) ProtoMessage() {}
 
 func (x *MergeKeyVersions) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[34]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2989,7 +3238,7 @@ func (x *MergeKeyVersions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeKeyVersions.ProtoReflect.Descriptor instead.
 func (*MergeKeyVersions) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{34}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *MergeKeyVersions) GetKeyId() string {
@@ -3018,7 +3267,7 @@ type InitRegion struct {
 
 func (x *InitRegion) Reset() {
 	*x = InitRegion{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3030,7 +3279,7 @@ func (x *InitRegion) String() string {
 func (*InitRegion) ProtoMessage() {}
 
 func (x *InitRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[35]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3043,7 +3292,7 @@ func (x *InitRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRegion.ProtoReflect.Descriptor instead.
 func (*InitRegion) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{35}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *InitRegion) GetName() string {
@@ -3077,7 +3326,7 @@ type AddDomainKey struct {
 
 func (x *AddDomainKey) Reset() {
 	*x = AddDomainKey{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3089,7 +3338,7 @@ func (x *AddDomainKey) String() string {
 func (*AddDomainKey) ProtoMessage() {}
 
 func (x *AddDomainKey) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[36]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3102,7 +3351,7 @@ func (x *AddDomainKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainKey.ProtoReflect.Descriptor instead.
 func (*AddDomainKey) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{36}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AddDomainKey) GetDomainKey() *DomainKey {
@@ -3128,7 +3377,7 @@ type RegisterNode struct {
 
 func (x *RegisterNode) Reset() {
 	*x = RegisterNode{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3140,7 +3389,7 @@ func (x *RegisterNode) String() string {
 func (*RegisterNode) ProtoMessage() {}
 
 func (x *RegisterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[37]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3153,7 +3402,7 @@ func (x *RegisterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNode.ProtoReflect.Descriptor instead.
 func (*RegisterNode) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{37}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RegisterNode) GetNode() *Node {
@@ -3172,7 +3421,7 @@ type DeregisterNode struct {
 
 func (x *DeregisterNode) Reset() {
 	*x = DeregisterNode{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[38]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3433,7 @@ func (x *DeregisterNode) String() string {
 func (*DeregisterNode) ProtoMessage() {}
 
 func (x *DeregisterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[38]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3446,7 @@ func (x *DeregisterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterNode.ProtoReflect.Descriptor instead.
 func (*DeregisterNode) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{38}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeregisterNode) GetId() string {
@@ -3228,7 +3477,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[39]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3240,7 +3489,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[39]
+	mi := &file_fsm_fsmpb_fsm_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3253,7 +3502,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{39}
+	return file_fsm_fsmpb_fsm_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -3391,7 +3640,7 @@ var File_fsm_fsmpb_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\x13fsm/fsmpb/fsm.proto\x12\ftrent.fsm.v1\"\xbd\x0f\n" +
+	"\x13fsm/fsmpb/fsm.proto\x12\ftrent.fsm.v1\"\xde\x10\n" +
 	"\aCommand\x12$\n" +
 	"\x0etime_unix_nano\x18\x01 \x01(\x03R\ftimeUnixNano\x12\x1c\n" +
 	"\tprincipal\x18\x02 \x01(\tR\tprincipal\x128\n" +
@@ -3428,7 +3677,9 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x0fderegister_node\x18! \x01(\v2\x1c.trent.fsm.v1.DeregisterNodeH\x00R\x0ederegisterNode\x12W\n" +
 	"\x15update_primary_region\x18\" \x01(\v2!.trent.fsm.v1.UpdatePrimaryRegionH\x00R\x13updatePrimaryRegion\x12D\n" +
 	"\x0eremove_replica\x18# \x01(\v2\x1b.trent.fsm.v1.RemoveReplicaH\x00R\rremoveReplica\x12N\n" +
-	"\x12merge_key_versions\x18$ \x01(\v2\x1e.trent.fsm.v1.MergeKeyVersionsH\x00R\x10mergeKeyVersionsB\x04\n" +
+	"\x12merge_key_versions\x18$ \x01(\v2\x1e.trent.fsm.v1.MergeKeyVersionsH\x00R\x10mergeKeyVersions\x12X\n" +
+	"\x16set_region_signing_key\x18% \x01(\v2!.trent.fsm.v1.SetRegionSigningKeyH\x00R\x13setRegionSigningKey\x12E\n" +
+	"\x0fpin_peer_region\x18& \x01(\v2\x1b.trent.fsm.v1.PinPeerRegionH\x00R\rpinPeerRegionB\x04\n" +
 	"\x02op\"\xb2\x06\n" +
 	"\x03Key\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12 \n" +
@@ -3462,14 +3713,21 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\vapplied_seq\x18\x05 \x01(\x04R\n" +
 	"appliedSeq\x123\n" +
 	"\x16applied_time_unix_nano\x18\x06 \x01(\x03R\x13appliedTimeUnixNano\x12,\n" +
-	"\x12current_version_id\x18\a \x01(\fR\x10currentVersionId\"\xc0\x01\n" +
+	"\x12current_version_id\x18\a \x01(\fR\x10currentVersionId\"\x9d\x03\n" +
 	"\aReplica\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x120\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1a.trent.fsm.v1.ReplicaStateR\x05state\x12\x1b\n" +
 	"\tacked_seq\x18\x03 \x01(\x04R\backedSeq\x12/\n" +
 	"\x14acked_time_unix_nano\x18\x04 \x01(\x03R\x11ackedTimeUnixNano\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x05 \x01(\tR\tlastError\"\xe5\x02\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x12\x16\n" +
+	"\x06policy\x18\x06 \x01(\fR\x06policy\x12 \n" +
+	"\vdescription\x18\a \x01(\tR\vdescription\x123\n" +
+	"\x04tags\x18\b \x03(\v2\x1f.trent.fsm.v1.Replica.TagsEntryR\x04tags\x123\n" +
+	"\x16behind_since_unix_nano\x18\t \x01(\x03R\x13behindSinceUnixNano\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe5\x02\n" +
 	"\n" +
 	"KeyVersion\x12\x1d\n" +
 	"\n" +
@@ -3495,12 +3753,19 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
-	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\"\xaf\x01\n" +
+	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\"\xd7\x03\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
 	"\x14active_domain_key_id\x18\x02 \x01(\tR\x11activeDomainKeyId\x12&\n" +
 	"\x0fgrant_token_key\x18\x03 \x01(\fR\rgrantTokenKey\x128\n" +
-	"\x19grant_token_domain_key_id\x18\x04 \x01(\tR\x15grantTokenDomainKeyId\"\xa1\x05\n" +
+	"\x19grant_token_domain_key_id\x18\x04 \x01(\tR\x15grantTokenDomainKeyId\x12*\n" +
+	"\x11signing_key_token\x18\x05 \x01(\fR\x0fsigningKeyToken\x121\n" +
+	"\x15signing_domain_key_id\x18\x06 \x01(\tR\x12signingDomainKeyId\x12,\n" +
+	"\x12signing_public_key\x18\a \x01(\fR\x10signingPublicKey\x12U\n" +
+	"\x11peer_signing_keys\x18\b \x03(\v2).trent.fsm.v1.Region.PeerSigningKeysEntryR\x0fpeerSigningKeys\x1aB\n" +
+	"\x14PeerSigningKeysEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xa1\x05\n" +
 	"\x05Grant\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x12\n" +
@@ -3588,11 +3853,26 @@ const file_fsm_fsmpb_fsm_proto_rawDesc = "" +
 	"\vRemoveGrant\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x19\n" +
 	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x16\n" +
-	"\x06revoke\x18\x03 \x01(\bR\x06revoke\";\n" +
+	"\x06revoke\x18\x03 \x01(\bR\x06revoke\"\xe6\x01\n" +
 	"\n" +
 	"AddReplica\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x16\n" +
-	"\x06region\x18\x02 \x01(\tR\x06region\"7\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12\x16\n" +
+	"\x06policy\x18\x03 \x01(\fR\x06policy\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x126\n" +
+	"\x04tags\x18\x05 \x03(\v2\".trent.fsm.v1.AddReplica.TagsEntryR\x04tags\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
+	"\x13SetRegionSigningKey\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\fR\x05token\x12\"\n" +
+	"\rdomain_key_id\x18\x02 \x01(\tR\vdomainKeyId\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\fR\tpublicKey\"F\n" +
+	"\rPinPeerRegion\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"7\n" +
 	"\x10ImportReplicaKey\x12#\n" +
 	"\x03key\x18\x01 \x01(\v2\x11.trent.fsm.v1.KeyR\x03key\"\xad\x03\n" +
 	"\x11ApplySharedChange\x12\x15\n" +
@@ -3680,7 +3960,7 @@ func file_fsm_fsmpb_fsm_proto_rawDescGZIP() []byte {
 }
 
 var file_fsm_fsmpb_fsm_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_fsm_fsmpb_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(KeyState)(0),                // 0: trent.fsm.v1.KeyState
 	(ReplicaState)(0),            // 1: trent.fsm.v1.ReplicaState
@@ -3713,21 +3993,26 @@ var file_fsm_fsmpb_fsm_proto_goTypes = []any{
 	(*CreateGrant)(nil),          // 28: trent.fsm.v1.CreateGrant
 	(*RemoveGrant)(nil),          // 29: trent.fsm.v1.RemoveGrant
 	(*AddReplica)(nil),           // 30: trent.fsm.v1.AddReplica
-	(*ImportReplicaKey)(nil),     // 31: trent.fsm.v1.ImportReplicaKey
-	(*ApplySharedChange)(nil),    // 32: trent.fsm.v1.ApplySharedChange
-	(*AckReplica)(nil),           // 33: trent.fsm.v1.AckReplica
-	(*UpdatePrimaryRegion)(nil),  // 34: trent.fsm.v1.UpdatePrimaryRegion
-	(*RemoveReplica)(nil),        // 35: trent.fsm.v1.RemoveReplica
-	(*MergeKeyVersions)(nil),     // 36: trent.fsm.v1.MergeKeyVersions
-	(*InitRegion)(nil),           // 37: trent.fsm.v1.InitRegion
-	(*AddDomainKey)(nil),         // 38: trent.fsm.v1.AddDomainKey
-	(*RegisterNode)(nil),         // 39: trent.fsm.v1.RegisterNode
-	(*DeregisterNode)(nil),       // 40: trent.fsm.v1.DeregisterNode
-	(*SnapshotRecord)(nil),       // 41: trent.fsm.v1.SnapshotRecord
-	nil,                          // 42: trent.fsm.v1.Key.TagsEntry
-	nil,                          // 43: trent.fsm.v1.Grant.EncryptionContextEqualsEntry
-	nil,                          // 44: trent.fsm.v1.Grant.EncryptionContextSubsetEntry
-	nil,                          // 45: trent.fsm.v1.TagResource.TagsEntry
+	(*SetRegionSigningKey)(nil),  // 31: trent.fsm.v1.SetRegionSigningKey
+	(*PinPeerRegion)(nil),        // 32: trent.fsm.v1.PinPeerRegion
+	(*ImportReplicaKey)(nil),     // 33: trent.fsm.v1.ImportReplicaKey
+	(*ApplySharedChange)(nil),    // 34: trent.fsm.v1.ApplySharedChange
+	(*AckReplica)(nil),           // 35: trent.fsm.v1.AckReplica
+	(*UpdatePrimaryRegion)(nil),  // 36: trent.fsm.v1.UpdatePrimaryRegion
+	(*RemoveReplica)(nil),        // 37: trent.fsm.v1.RemoveReplica
+	(*MergeKeyVersions)(nil),     // 38: trent.fsm.v1.MergeKeyVersions
+	(*InitRegion)(nil),           // 39: trent.fsm.v1.InitRegion
+	(*AddDomainKey)(nil),         // 40: trent.fsm.v1.AddDomainKey
+	(*RegisterNode)(nil),         // 41: trent.fsm.v1.RegisterNode
+	(*DeregisterNode)(nil),       // 42: trent.fsm.v1.DeregisterNode
+	(*SnapshotRecord)(nil),       // 43: trent.fsm.v1.SnapshotRecord
+	nil,                          // 44: trent.fsm.v1.Key.TagsEntry
+	nil,                          // 45: trent.fsm.v1.Replica.TagsEntry
+	nil,                          // 46: trent.fsm.v1.Region.PeerSigningKeysEntry
+	nil,                          // 47: trent.fsm.v1.Grant.EncryptionContextEqualsEntry
+	nil,                          // 48: trent.fsm.v1.Grant.EncryptionContextSubsetEntry
+	nil,                          // 49: trent.fsm.v1.TagResource.TagsEntry
+	nil,                          // 50: trent.fsm.v1.AddReplica.TagsEntry
 }
 var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	14, // 0: trent.fsm.v1.Command.create_key:type_name -> trent.fsm.v1.CreateKey
@@ -3747,49 +4032,54 @@ var file_fsm_fsmpb_fsm_proto_depIdxs = []int32{
 	28, // 14: trent.fsm.v1.Command.create_grant:type_name -> trent.fsm.v1.CreateGrant
 	29, // 15: trent.fsm.v1.Command.remove_grant:type_name -> trent.fsm.v1.RemoveGrant
 	30, // 16: trent.fsm.v1.Command.add_replica:type_name -> trent.fsm.v1.AddReplica
-	31, // 17: trent.fsm.v1.Command.import_replica_key:type_name -> trent.fsm.v1.ImportReplicaKey
-	32, // 18: trent.fsm.v1.Command.apply_shared_change:type_name -> trent.fsm.v1.ApplySharedChange
-	33, // 19: trent.fsm.v1.Command.ack_replica:type_name -> trent.fsm.v1.AckReplica
-	37, // 20: trent.fsm.v1.Command.init_region:type_name -> trent.fsm.v1.InitRegion
-	38, // 21: trent.fsm.v1.Command.add_domain_key:type_name -> trent.fsm.v1.AddDomainKey
-	39, // 22: trent.fsm.v1.Command.register_node:type_name -> trent.fsm.v1.RegisterNode
-	40, // 23: trent.fsm.v1.Command.deregister_node:type_name -> trent.fsm.v1.DeregisterNode
-	34, // 24: trent.fsm.v1.Command.update_primary_region:type_name -> trent.fsm.v1.UpdatePrimaryRegion
-	35, // 25: trent.fsm.v1.Command.remove_replica:type_name -> trent.fsm.v1.RemoveReplica
-	36, // 26: trent.fsm.v1.Command.merge_key_versions:type_name -> trent.fsm.v1.MergeKeyVersions
-	0,  // 27: trent.fsm.v1.Key.state:type_name -> trent.fsm.v1.KeyState
-	6,  // 28: trent.fsm.v1.Key.versions:type_name -> trent.fsm.v1.KeyVersion
-	42, // 29: trent.fsm.v1.Key.tags:type_name -> trent.fsm.v1.Key.TagsEntry
-	4,  // 30: trent.fsm.v1.Key.multi_region:type_name -> trent.fsm.v1.MultiRegion
-	5,  // 31: trent.fsm.v1.MultiRegion.replicas:type_name -> trent.fsm.v1.Replica
-	1,  // 32: trent.fsm.v1.Replica.state:type_name -> trent.fsm.v1.ReplicaState
-	43, // 33: trent.fsm.v1.Grant.encryption_context_equals:type_name -> trent.fsm.v1.Grant.EncryptionContextEqualsEntry
-	44, // 34: trent.fsm.v1.Grant.encryption_context_subset:type_name -> trent.fsm.v1.Grant.EncryptionContextSubsetEntry
-	3,  // 35: trent.fsm.v1.CreateKey.key:type_name -> trent.fsm.v1.Key
-	6,  // 36: trent.fsm.v1.RotateKey.version:type_name -> trent.fsm.v1.KeyVersion
-	45, // 37: trent.fsm.v1.TagResource.tags:type_name -> trent.fsm.v1.TagResource.TagsEntry
-	11, // 38: trent.fsm.v1.CreateGrant.grant:type_name -> trent.fsm.v1.Grant
-	3,  // 39: trent.fsm.v1.ImportReplicaKey.key:type_name -> trent.fsm.v1.Key
-	6,  // 40: trent.fsm.v1.ApplySharedChange.versions:type_name -> trent.fsm.v1.KeyVersion
-	5,  // 41: trent.fsm.v1.ApplySharedChange.replicas:type_name -> trent.fsm.v1.Replica
-	6,  // 42: trent.fsm.v1.MergeKeyVersions.versions:type_name -> trent.fsm.v1.KeyVersion
-	8,  // 43: trent.fsm.v1.InitRegion.domain_key:type_name -> trent.fsm.v1.DomainKey
-	9,  // 44: trent.fsm.v1.InitRegion.node:type_name -> trent.fsm.v1.Node
-	8,  // 45: trent.fsm.v1.AddDomainKey.domain_key:type_name -> trent.fsm.v1.DomainKey
-	9,  // 46: trent.fsm.v1.RegisterNode.node:type_name -> trent.fsm.v1.Node
-	10, // 47: trent.fsm.v1.SnapshotRecord.region:type_name -> trent.fsm.v1.Region
-	8,  // 48: trent.fsm.v1.SnapshotRecord.domain_key:type_name -> trent.fsm.v1.DomainKey
-	9,  // 49: trent.fsm.v1.SnapshotRecord.node:type_name -> trent.fsm.v1.Node
-	3,  // 50: trent.fsm.v1.SnapshotRecord.key:type_name -> trent.fsm.v1.Key
-	7,  // 51: trent.fsm.v1.SnapshotRecord.alias:type_name -> trent.fsm.v1.Alias
-	11, // 52: trent.fsm.v1.SnapshotRecord.grant:type_name -> trent.fsm.v1.Grant
-	12, // 53: trent.fsm.v1.SnapshotRecord.removed_grant:type_name -> trent.fsm.v1.RemovedGrant
-	13, // 54: trent.fsm.v1.SnapshotRecord.management_event:type_name -> trent.fsm.v1.ManagementEvent
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	33, // 17: trent.fsm.v1.Command.import_replica_key:type_name -> trent.fsm.v1.ImportReplicaKey
+	34, // 18: trent.fsm.v1.Command.apply_shared_change:type_name -> trent.fsm.v1.ApplySharedChange
+	35, // 19: trent.fsm.v1.Command.ack_replica:type_name -> trent.fsm.v1.AckReplica
+	39, // 20: trent.fsm.v1.Command.init_region:type_name -> trent.fsm.v1.InitRegion
+	40, // 21: trent.fsm.v1.Command.add_domain_key:type_name -> trent.fsm.v1.AddDomainKey
+	41, // 22: trent.fsm.v1.Command.register_node:type_name -> trent.fsm.v1.RegisterNode
+	42, // 23: trent.fsm.v1.Command.deregister_node:type_name -> trent.fsm.v1.DeregisterNode
+	36, // 24: trent.fsm.v1.Command.update_primary_region:type_name -> trent.fsm.v1.UpdatePrimaryRegion
+	37, // 25: trent.fsm.v1.Command.remove_replica:type_name -> trent.fsm.v1.RemoveReplica
+	38, // 26: trent.fsm.v1.Command.merge_key_versions:type_name -> trent.fsm.v1.MergeKeyVersions
+	31, // 27: trent.fsm.v1.Command.set_region_signing_key:type_name -> trent.fsm.v1.SetRegionSigningKey
+	32, // 28: trent.fsm.v1.Command.pin_peer_region:type_name -> trent.fsm.v1.PinPeerRegion
+	0,  // 29: trent.fsm.v1.Key.state:type_name -> trent.fsm.v1.KeyState
+	6,  // 30: trent.fsm.v1.Key.versions:type_name -> trent.fsm.v1.KeyVersion
+	44, // 31: trent.fsm.v1.Key.tags:type_name -> trent.fsm.v1.Key.TagsEntry
+	4,  // 32: trent.fsm.v1.Key.multi_region:type_name -> trent.fsm.v1.MultiRegion
+	5,  // 33: trent.fsm.v1.MultiRegion.replicas:type_name -> trent.fsm.v1.Replica
+	1,  // 34: trent.fsm.v1.Replica.state:type_name -> trent.fsm.v1.ReplicaState
+	45, // 35: trent.fsm.v1.Replica.tags:type_name -> trent.fsm.v1.Replica.TagsEntry
+	46, // 36: trent.fsm.v1.Region.peer_signing_keys:type_name -> trent.fsm.v1.Region.PeerSigningKeysEntry
+	47, // 37: trent.fsm.v1.Grant.encryption_context_equals:type_name -> trent.fsm.v1.Grant.EncryptionContextEqualsEntry
+	48, // 38: trent.fsm.v1.Grant.encryption_context_subset:type_name -> trent.fsm.v1.Grant.EncryptionContextSubsetEntry
+	3,  // 39: trent.fsm.v1.CreateKey.key:type_name -> trent.fsm.v1.Key
+	6,  // 40: trent.fsm.v1.RotateKey.version:type_name -> trent.fsm.v1.KeyVersion
+	49, // 41: trent.fsm.v1.TagResource.tags:type_name -> trent.fsm.v1.TagResource.TagsEntry
+	11, // 42: trent.fsm.v1.CreateGrant.grant:type_name -> trent.fsm.v1.Grant
+	50, // 43: trent.fsm.v1.AddReplica.tags:type_name -> trent.fsm.v1.AddReplica.TagsEntry
+	3,  // 44: trent.fsm.v1.ImportReplicaKey.key:type_name -> trent.fsm.v1.Key
+	6,  // 45: trent.fsm.v1.ApplySharedChange.versions:type_name -> trent.fsm.v1.KeyVersion
+	5,  // 46: trent.fsm.v1.ApplySharedChange.replicas:type_name -> trent.fsm.v1.Replica
+	6,  // 47: trent.fsm.v1.MergeKeyVersions.versions:type_name -> trent.fsm.v1.KeyVersion
+	8,  // 48: trent.fsm.v1.InitRegion.domain_key:type_name -> trent.fsm.v1.DomainKey
+	9,  // 49: trent.fsm.v1.InitRegion.node:type_name -> trent.fsm.v1.Node
+	8,  // 50: trent.fsm.v1.AddDomainKey.domain_key:type_name -> trent.fsm.v1.DomainKey
+	9,  // 51: trent.fsm.v1.RegisterNode.node:type_name -> trent.fsm.v1.Node
+	10, // 52: trent.fsm.v1.SnapshotRecord.region:type_name -> trent.fsm.v1.Region
+	8,  // 53: trent.fsm.v1.SnapshotRecord.domain_key:type_name -> trent.fsm.v1.DomainKey
+	9,  // 54: trent.fsm.v1.SnapshotRecord.node:type_name -> trent.fsm.v1.Node
+	3,  // 55: trent.fsm.v1.SnapshotRecord.key:type_name -> trent.fsm.v1.Key
+	7,  // 56: trent.fsm.v1.SnapshotRecord.alias:type_name -> trent.fsm.v1.Alias
+	11, // 57: trent.fsm.v1.SnapshotRecord.grant:type_name -> trent.fsm.v1.Grant
+	12, // 58: trent.fsm.v1.SnapshotRecord.removed_grant:type_name -> trent.fsm.v1.RemovedGrant
+	13, // 59: trent.fsm.v1.SnapshotRecord.management_event:type_name -> trent.fsm.v1.ManagementEvent
+	60, // [60:60] is the sub-list for method output_type
+	60, // [60:60] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_fsm_proto_init() }
@@ -3825,8 +4115,10 @@ func file_fsm_fsmpb_fsm_proto_init() {
 		(*Command_UpdatePrimaryRegion)(nil),
 		(*Command_RemoveReplica)(nil),
 		(*Command_MergeKeyVersions)(nil),
+		(*Command_SetRegionSigningKey)(nil),
+		(*Command_PinPeerRegion)(nil),
 	}
-	file_fsm_fsmpb_fsm_proto_msgTypes[39].OneofWrappers = []any{
+	file_fsm_fsmpb_fsm_proto_msgTypes[41].OneofWrappers = []any{
 		(*SnapshotRecord_Region)(nil),
 		(*SnapshotRecord_DomainKey)(nil),
 		(*SnapshotRecord_Node)(nil),
@@ -3842,7 +4134,7 @@ func file_fsm_fsmpb_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_fsm_proto_rawDesc), len(file_fsm_fsmpb_fsm_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   44,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
