@@ -661,8 +661,8 @@ func (f *FSM) MultiRegionKeysToShip(region string) []*fsmpb.Key {
 }
 
 // ShipTargets returns the regions k has to be shipped to from region here:
-// at its primary the replicas whose acked seq is behind, elsewhere the
-// primary if k holds unshipped versions.
+// at its primary the replicas whose acked seq is behind or that are pending
+// deletion, elsewhere the primary if k holds unshipped versions.
 func ShipTargets(k *fsmpb.Key, here string) []string {
 	mr := k.GetMultiRegion()
 	if mr == nil {
@@ -671,7 +671,9 @@ func ShipTargets(k *fsmpb.Key, here string) []string {
 	var targets []string
 	if mr.GetPrimaryRegion() == here {
 		for _, r := range mr.GetReplicas() {
-			if r.GetAckedSeq() < mr.GetSharedSeq() {
+			// A replica pending deletion stays listed though caught up: the
+			// replicator probes it to learn when its key is gone.
+			if r.GetAckedSeq() < mr.GetSharedSeq() || r.GetState() == replicaDeleting {
 				targets = append(targets, r.GetRegion())
 			}
 		}

@@ -42,6 +42,9 @@ type Config struct {
 	// through seed addresses, the WAN pool of all regions, and dead-server
 	// cleanup. Nil runs without gossip.
 	Gossip *GossipConfig
+	// Replication tunes the replication of multi-region keys to other
+	// regions (found through Gossip).
+	Replication ReplicationConfig
 
 	HSM              string // HSMSoft or HSMPKCS11
 	UnsealSecretFile string // soft HSM; default DataDir/unseal-secret

@@ -41,6 +41,7 @@ type Node struct {
 	tls       *pki.Reloader          // this node's certificate, reloaded on rotation
 	raftTrans *raft.NetworkTransport // Raft over mutual TLS; Raft closes it once opened
 	gossip    *gossip                // nil without Config.Gossip
+	repl      *replication
 }
 
 // Start opens everything cfg names and returns once the node serves: it has
@@ -157,6 +158,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := n.startReplication(cfg); err != nil {
+		return nil, err
+	}
 	n.grpc = grpc.NewServer(
 		grpc.Creds(transport.ServerCredentials(n.tls, n.log.With("component", "tls"))),
 		grpc.ChainUnaryInterceptor(n.server.AuditInterceptor(), n.server.AuthInterceptor(), n.server.UnaryInterceptor()),
@@ -195,6 +199,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("save identity: %w", err)
 	}
 	n.server.Start()
+	n.runReplication()
 	n.log.Info("serving", "grpc", n.addrs.GRPC, "raft", n.addrs.Raft, "region", n.Region(), "hsm", n.hsm.Kind())
 	return n, nil
 }
@@ -316,6 +321,7 @@ func (n *Node) Close(ctx context.Context) error {
 	} else if n.lis != nil {
 		_ = n.lis.Close()
 	}
+	n.stopReplication()
 	if n.server != nil {
 		n.server.Close()
 	}

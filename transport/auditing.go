@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/trent-kms/trent/crypto"
+	"github.com/trent-kms/trent/regions/replicator/replpb"
 	"github.com/trent-kms/trent/transport/audit"
 	"github.com/trent-kms/trent/transport/internalpb"
 )
@@ -38,6 +39,16 @@ import (
 // are not client requests: a forwarded write is audited on the node the
 // client called.
 var internalMethodPrefix = "/" + internalpb.Internal_ServiceDesc.ServiceName + "/"
+
+// replicationMethodPrefix starts the methods of the region-to-region
+// service: not client requests either; what they change is recorded as
+// management events in replicated state.
+var replicationMethodPrefix = "/" + replpb.Replication_ServiceDesc.ServiceName + "/"
+
+// isNodeMethod reports whether fullMethod is called by nodes, not clients.
+func isNodeMethod(fullMethod string) bool {
+	return strings.HasPrefix(fullMethod, internalMethodPrefix) || strings.HasPrefix(fullMethod, replicationMethodPrefix)
+}
 
 // Prefixes of the encryption-context keys in a ReEncrypt record, which holds
 // both contexts in the record's one map: "source:K" is key K of
@@ -161,7 +172,7 @@ func noteGrant(ctx context.Context, grantID string) {
 // are audited too; UnaryInterceptor refuses client requests it did not see.
 func (s *Server) AuditInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if strings.HasPrefix(info.FullMethod, internalMethodPrefix) {
+		if isNodeMethod(info.FullMethod) {
 			return handler(ctx, req)
 		}
 		n := s.newAuditNote(ctx, info.FullMethod)
@@ -184,7 +195,7 @@ var errNotAudited = status.Error(codes.Internal, "KMSInternalException: the requ
 // see (a server built without it): no request may succeed unaudited. It also
 // notes the caller, whose identity the interceptors before it have read.
 func (s *Server) requireAudited(ctx context.Context, fullMethod string) error {
-	if strings.HasPrefix(fullMethod, internalMethodPrefix) {
+	if isNodeMethod(fullMethod) {
 		return nil
 	}
 	n := noteFrom(ctx)

@@ -15,6 +15,7 @@ import (
 	"github.com/trent-kms/trent/cluster"
 	"github.com/trent-kms/trent/fsm"
 	"github.com/trent-kms/trent/hsm"
+	"github.com/trent-kms/trent/regions/replicator/replpb"
 	"github.com/trent-kms/trent/transport/audit"
 	"github.com/trent-kms/trent/transport/internalpb"
 	"github.com/trent-kms/trent/transport/kmspb"
@@ -77,6 +78,8 @@ type Server struct {
 	internal *internalService
 	audit    *audit.Log
 	limits   *rateLimiter // nil: no limits
+	// replication receives other regions' shipments; nil until set.
+	replication Replication
 	// joinMu makes counting the voters and adding a joiner one step, so
 	// concurrent joins cannot both take the last voter seat.
 	joinMu sync.Mutex
@@ -136,6 +139,7 @@ func (s *Server) Register(g *grpc.Server) {
 	kmspb.RegisterKMSServer(g, s)
 	kmspb.RegisterClusterServer(g, s)
 	internalpb.RegisterInternalServer(g, s.internal)
+	replpb.RegisterReplicationServer(g, &replicationService{s: s})
 }
 
 // UnaryInterceptor converts handler errors to gRPC statuses in one place and

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/trent-kms/trent/regions/replicator/replpb"
 	"github.com/trent-kms/trent/transport/internalpb"
 	"github.com/trent-kms/trent/transport/kmspb"
 	"github.com/trent-kms/trent/transport/pki"
@@ -29,6 +30,7 @@ import (
 //	          (see joinRefusal), so a removed node is locked out
 //	KMS       principal (client) certificates; a node certificate is refused
 //	Cluster   principal certificates with role admin
+//	Replication  node certificates of other regions (multi-region keys)
 //
 // Anything else is refused.
 
@@ -119,6 +121,10 @@ func (s *Server) refusal(id pki.Identity, fullMethod string) string {
 		}
 		if _, member := s.fsm.Node(id.NodeID); !member && method != "Join" {
 			return fmt.Sprintf("%s is not a member of region %q: of the Internal service it may only call Join", id, s.cfg.Region)
+		}
+	case replpb.Replication_ServiceDesc.ServiceName:
+		if id.Kind != pki.KindNode || id.Region == s.cfg.Region {
+			return fmt.Sprintf("%s may not call the region-to-region Replication service: it takes node certificates of other regions than %q", id, s.cfg.Region)
 		}
 	case kmspb.KMS_ServiceDesc.ServiceName, kmspb.Cluster_ServiceDesc.ServiceName:
 		if id.Kind != pki.KindPrincipal {

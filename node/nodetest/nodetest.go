@@ -36,6 +36,10 @@ type Options struct {
 	// Region names the region; default RegionName. Two test regions need
 	// two names.
 	Region string
+	// ShareCA, if set, issues this region's certificates from that region's
+	// CA, so that the nodes of both trust each other (cross-region
+	// replication) and one client certificate works in both.
+	ShareCA *Region
 }
 
 // Region is a running test region.
@@ -75,7 +79,12 @@ func StartRegion(t testing.TB, opts Options) *Region {
 	if err := os.WriteFile(secret, []byte("test-join-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := &Region{t: t, conns: make(map[string]*grpc.ClientConn), pki: newTestPKI(t, dir), opts: opts, dir: dir}
+	r := &Region{t: t, conns: make(map[string]*grpc.ClientConn), opts: opts, dir: dir}
+	if opts.ShareCA != nil {
+		r.pki = opts.ShareCA.pki
+	} else {
+		r.pki = newTestPKI(t, dir)
+	}
 	t.Cleanup(r.closeAll)
 	for i := 0; i < opts.Nodes; i++ {
 		cfg := r.nodeConfig(i)

@@ -76,7 +76,7 @@ func (r *Region) NodeCertDir(i int) string { return filepath.Dir(r.cfgs[i].TLSCe
 // nodes a test starts itself, such as a joiner.
 func (r *Region) IssueNodeCert(cfg *node.Config) {
 	r.t.Helper()
-	dir := filepath.Join(r.pki.dir, "certs", cfg.NodeID)
+	dir := filepath.Join(r.pki.dir, "certs", r.opts.Region, cfg.NodeID)
 	req := pki.NodeCertRequest{Region: r.opts.Region, NodeID: cfg.NodeID, Hosts: []string{"127.0.0.1", "localhost"}}
 	if err := r.pki.ca.IssueNode(dir, req); err != nil {
 		r.t.Fatalf("issue node certificate for %s: %v", cfg.NodeID, err)

@@ -1,0 +1,222 @@
+package replicator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trent-kms/trent/fsm"
+	"github.com/trent-kms/trent/fsm/fsmpb"
+	"github.com/trent-kms/trent/regions/replicator/replpb"
+)
+
+// Hello names this node and its transport public key.
+func (r *Replicator) Hello(ctx context.Context) (*replpb.HelloResponse, error) {
+	region := r.cfg.State.Region()
+	if region == nil {
+		return nil, ErrNotReady
+	}
+	pub, err := r.cfg.HSM.TransportPublicKey(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("transport key: %w", err)
+	}
+	return &replpb.HelloResponse{Region: region.GetName(), NodeId: r.cfg.NodeID, TransportPublicKey: pub}, nil
+}
+
+// Ship verifies and applies a batch sent by a node of region from (as its
+// certificate says). Refusals of the whole batch are logged: they mean a
+// forged, replayed or misrouted message. Each change's own outcome is in
+// its KeyResult.
+func (r *Replicator) Ship(ctx context.Context, from string, req *replpb.ShipRequest) (*replpb.ShipResponse, error) {
+	batch, err := r.admit(ctx, from, req)
+	if err != nil {
+		if !errors.Is(err, ErrNotReady) {
+			r.log.Warn("replication: shipment refused", "from_region", from, "err", err)
+		}
+		return nil, err
+	}
+	results := make([]*replpb.KeyResult, len(batch.GetChanges()))
+	for i, c := range batch.GetChanges() {
+		results[i] = r.apply(ctx, from, c)
+	}
+	return &replpb.ShipResponse{Results: results}, nil
+}
+
+// admit checks a batch's signature, origin, destination and freshness, and
+// pins the source region's signing key on first contact.
+func (r *Replicator) admit(ctx context.Context, from string, req *replpb.ShipRequest) (*replpb.Batch, error) {
+	region := r.cfg.State.Region()
+	if region == nil {
+		return nil, ErrNotReady
+	}
+	here := region.GetName()
+	if from == "" || from == here {
+		return nil, fmt.Errorf("%w: sender region %q; shipments come from other regions", ErrMisdirected, from)
+	}
+	pinned, isPinned := region.GetPeerSigningKeys()[from]
+	if isPinned && !bytes.Equal(pinned, req.GetSigningPublicKey()) {
+		return nil, fmt.Errorf("%w: signed with another key than the one pinned for region %s", ErrForged, from)
+	}
+	if err := verifyBatch(req.GetSigningPublicKey(), req.GetBatch(), req.GetSignature()); err != nil {
+		return nil, err
+	}
+	batch := new(replpb.Batch)
+	if err := proto.Unmarshal(req.GetBatch(), batch); err != nil {
+		return nil, fmt.Errorf("%w: batch does not decode: %v", ErrMalformed, err)
+	}
+	switch {
+	case batch.GetSourceRegion() != from:
+		return nil, fmt.Errorf("%w: batch says it comes from region %q, the sender's certificate names %q", ErrForged, batch.GetSourceRegion(), from)
+	case batch.GetDestRegion() != here:
+		return nil, fmt.Errorf("%w: batch is for region %q, this is %q", ErrMisdirected, batch.GetDestRegion(), here)
+	case batch.GetDestNodeId() != r.cfg.NodeID:
+		return nil, fmt.Errorf("%w: batch is for node %q, this is %q", ErrMisdirected, batch.GetDestNodeId(), r.cfg.NodeID)
+	case len(batch.GetNonce()) < 16:
+		return nil, fmt.Errorf("%w: nonce of %d bytes; needs 16", ErrMalformed, len(batch.GetNonce()))
+	}
+	if !r.replay.admit(batch.GetNonce(), time.Unix(0, batch.GetSentUnixNano()), r.cfg.Now()) {
+		return nil, fmt.Errorf("%w: batch from %s sent at %s was seen before or is outside the %s window",
+			ErrReplayed, from, time.Unix(0, batch.GetSentUnixNano()).UTC().Format(time.RFC3339Nano), r.cfg.ReplayWindow)
+	}
+	if !isPinned {
+		if err := r.pin(ctx, from, req.GetSigningPublicKey()); err != nil {
+			return nil, err
+		}
+	}
+	return batch, nil
+}
+
+func (r *Replicator) pin(ctx context.Context, region string, key []byte) error {
+	r.pinning.Lock()
+	defer r.pinning.Unlock()
+	_, err := r.cfg.Propose(ctx, &fsmpb.Command{Principal: systemPrincipal, Op: &fsmpb.Command_PinPeerRegion{
+		PinPeerRegion: &fsmpb.PinPeerRegion{Region: region, PublicKey: key},
+	}})
+	if err != nil {
+		return fmt.Errorf("pin region %s's signing key: %w", region, err)
+	}
+	r.log.Info("replication: pinned a region's signing key on first contact", "region", region)
+	return nil
+}
+
+// apply applies one change through Raft and says what the region now holds.
+func (r *Replicator) apply(ctx context.Context, from string, c *replpb.Change) *replpb.KeyResult {
+	var (
+		keyID   string
+		primary string
+		epoch   uint64
+		cmds    []*fsmpb.Command
+		missing bool
+		err     error
+	)
+	principal := systemPrincipal + "/" + from
+	switch c := c.GetChange().(type) {
+	case *replpb.Change_Import:
+		k := proto.Clone(c.Import.GetKey()).(*fsmpb.Key)
+		keyID, primary, epoch = k.GetKeyId(), k.GetMultiRegion().GetPrimaryRegion(), k.GetMultiRegion().GetEpoch()
+		if k.Versions, missing, err = r.rewrap(ctx, keyID, k.GetVersions()); err == nil {
+			cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_ImportReplicaKey{ImportReplicaKey: &fsmpb.ImportReplicaKey{Key: k}}})
+		}
+	case *replpb.Change_Shared:
+		op := proto.Clone(c.Shared).(*fsmpb.ApplySharedChange)
+		keyID, primary, epoch = op.GetKeyId(), op.GetPrimaryRegion(), op.GetEpoch()
+		if op.Versions, missing, err = r.rewrap(ctx, keyID, op.GetVersions()); err == nil {
+			cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_ApplySharedChange{ApplySharedChange: op}})
+		}
+	case *replpb.Change_Merge:
+		m := c.Merge
+		keyID = m.GetKeyId()
+		var versions []*fsmpb.KeyVersion
+		if versions, missing, err = r.rewrap(ctx, keyID, m.GetVersions()); err == nil {
+			cmds = append(cmds, r.promotion(m)...)
+			cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_MergeKeyVersions{MergeKeyVersions: &fsmpb.MergeKeyVersions{
+				KeyId: keyID, Versions: versions,
+			}}})
+		}
+	default:
+		return &replpb.KeyResult{Error: "change carries nothing"}
+	}
+	res := &replpb.KeyResult{KeyId: keyID}
+	if missing {
+		res.NeedMaterial = true
+		res.Error = "the change lacks material of a version this region does not hold"
+		return res
+	}
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	var out *fsm.Result
+	for _, cmd := range cmds {
+		cmd.Principal = principal
+		if out, err = r.cfg.Propose(ctx, cmd); err != nil {
+			break
+		}
+	}
+	if err != nil {
+		res.Error = err.Error()
+		res.Gone = errors.Is(err, fsm.ErrNotFound)
+		return res
+	}
+	k := out.Key
+	res.Deleting = k.GetState() == fsmpb.KeyState_KEY_STATE_PENDING_DELETION
+	mr := k.GetMultiRegion()
+	if primary != "" && (mr.GetPrimaryRegion() != primary || mr.GetEpoch() != epoch) {
+		// Versions merged, but this region follows a newer term.
+		res.Error = fmt.Sprintf("superseded: region %s holds key %s under primary %s epoch %d, newer than %s epoch %d",
+			r.regionName(), keyID, mr.GetPrimaryRegion(), mr.GetEpoch(), primary, epoch)
+		return res
+	}
+	res.Applied = true
+	return res
+}
+
+// promotion is the UpdatePrimaryRegion a planned switch needs at the new
+// primary: the demoted primary ships back naming this region primary at an
+// epoch above the key's.
+func (r *Replicator) promotion(m *replpb.Merge) []*fsmpb.Command {
+	here := r.regionName()
+	k, ok := r.cfg.State.Key(m.GetKeyId())
+	if !ok || m.GetPrimaryRegion() != here || k.GetMultiRegion().GetPrimaryRegion() == here ||
+		m.GetEpoch() <= k.GetMultiRegion().GetEpoch() {
+		return nil
+	}
+	return []*fsmpb.Command{{Op: &fsmpb.Command_UpdatePrimaryRegion{UpdatePrimaryRegion: &fsmpb.UpdatePrimaryRegion{
+		KeyId: m.GetKeyId(), NewPrimary: here, Epoch: m.GetEpoch(),
+	}}}}
+}
+
+func (r *Replicator) regionName() string { return r.cfg.State.Region().GetName() }
+
+// rewrap gives each shipped version a key token under this region's active
+// domain key: the local copy of a version the region holds (no HSM call),
+// else the shipped material unwrapped with this node's transport key and
+// wrapped under the domain key inside the HSM. missing reports a version
+// neither held nor shipped with material.
+func (r *Replicator) rewrap(ctx context.Context, keyID string, versions []*fsmpb.KeyVersion) (_ []*fsmpb.KeyVersion, missing bool, _ error) {
+	local, _ := r.cfg.State.Key(keyID)
+	dk := r.cfg.State.Region().GetActiveDomainKeyId()
+	out := make([]*fsmpb.KeyVersion, 0, len(versions))
+	for _, v := range versions {
+		c := proto.Clone(v).(*fsmpb.KeyVersion)
+		if held, ok := fsm.FindVersion(local, v.GetVersionId()); ok {
+			c.KeyToken, c.DomainKeyId = held.GetKeyToken(), held.GetDomainKeyId()
+			out = append(out, c)
+			continue
+		}
+		if len(v.GetKeyToken()) == 0 {
+			return nil, true, nil
+		}
+		token, err := r.cfg.HSM.ImportKeyToken(ctx, dk, v.GetKeyToken())
+		if err != nil {
+			return nil, false, fmt.Errorf("import version %x: %w", v.GetVersionId(), err)
+		}
+		c.KeyToken, c.DomainKeyId = token, dk
+		out = append(out, c)
+	}
+	return out, false, nil
+}

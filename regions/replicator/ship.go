@@ -1,0 +1,264 @@
+package replicator
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trent-kms/trent/fsm/fsmpb"
+	"github.com/trent-kms/trent/regions/replicator/replpb"
+)
+
+// errNoNode: no node of the destination region is known (gossip has not
+// seen one, or all are down).
+var errNoNode = errors.New("no node of the region is known")
+
+// ship sends one batch to region d and records the region's answers:
+// cursors advance through AckReplica at this region's Raft.
+func (r *Replicator) ship(ctx context.Context, d *destination, work []item) {
+	applied, err := r.shipOnce(ctx, d, work)
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("replication: shipment failed", "region", d.name, "keys", len(work), "err", err)
+	}
+	d.finish(work, applied, err, r.cfg.Now(), r.cfg.MaxBackoff)
+}
+
+func (r *Replicator) shipOnce(ctx context.Context, d *destination, work []item) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ShipTimeout)
+	defer cancel()
+	addrs := r.cfg.Locate(d.name)
+	if len(addrs) == 0 {
+		return 0, fmt.Errorf("region %s: %w", d.name, errNoNode)
+	}
+	var lastErr error
+	for _, addr := range addrs {
+		p, err := r.peer(ctx, addr, d.name)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		req, changes, err := r.buildRequest(ctx, d.name, p.hello, work)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := p.client.Ship(ctx, req)
+		if err != nil {
+			// The node may have changed (new HSM, new address): ask again
+			// next time.
+			r.forget(addr)
+			lastErr = fmt.Errorf("ship to %s: %w", addr, err)
+			continue
+		}
+		return r.record(ctx, d, work, changes, resp)
+	}
+	return 0, lastErr
+}
+
+// peer returns the connection to addr with a fresh Hello.
+func (r *Replicator) peer(ctx context.Context, addr, region string) (*peer, error) {
+	r.mu.Lock()
+	p, ok := r.peers[addr]
+	r.mu.Unlock()
+	if ok && p.hello != nil {
+		return p, nil
+	}
+	if !ok {
+		if r.cfg.Dial == nil {
+			return nil, errors.New("replicator: Config.Dial is not set")
+		}
+		conn, err := r.cfg.Dial(addr, region)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+		var client replpb.ReplicationClient = replpb.NewReplicationClient(conn)
+		if r.cfg.WrapClient != nil {
+			client = r.cfg.WrapClient(region, client)
+		}
+		p = &peer{conn: conn, client: client}
+	}
+	hello, err := p.client.Hello(ctx, &replpb.HelloRequest{})
+	if err != nil {
+		r.keepPeer(addr, p)
+		return nil, fmt.Errorf("hello %s: %w", addr, err)
+	}
+	if hello.GetRegion() != region || hello.GetNodeId() == "" || len(hello.GetTransportPublicKey()) == 0 {
+		r.keepPeer(addr, p)
+		return nil, fmt.Errorf("hello %s: answered as region %q node %q, expected a node of %s", addr, hello.GetRegion(), hello.GetNodeId(), region)
+	}
+	p.hello = hello
+	r.keepPeer(addr, p)
+	return p, nil
+}
+
+func (r *Replicator) keepPeer(addr string, p *peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.peers[addr]; ok && cur != p {
+		_ = p.conn.Close()
+		return
+	}
+	r.peers[addr] = p
+}
+
+func (r *Replicator) forget(addr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.peers[addr]; ok {
+		p.hello = nil
+	}
+}
+
+// buildRequest turns the claimed keys into a signed batch for the node
+// hello names: key material leaves this HSM only wrapped to that node's
+// transport key.
+func (r *Replicator) buildRequest(ctx context.Context, dest string, hello *replpb.HelloResponse, work []item) (*replpb.ShipRequest, []*replpb.Change, error) {
+	region := r.cfg.State.Region()
+	changes := make([]*replpb.Change, 0, len(work))
+	for _, it := range work {
+		c, err := r.change(ctx, it, hello.GetTransportPublicKey())
+		if err != nil {
+			return nil, nil, fmt.Errorf("key %s: %w", it.key.GetKeyId(), err)
+		}
+		changes = append(changes, c)
+	}
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, nil, err
+	}
+	batch, err := proto.MarshalOptions{Deterministic: true}.Marshal(&replpb.Batch{
+		SourceRegion: region.GetName(), DestRegion: dest, DestNodeId: hello.GetNodeId(),
+		SentUnixNano: r.cfg.Now().UnixNano(), Nonce: nonce, Changes: changes,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode batch: %w", err)
+	}
+	sig, err := r.cfg.HSM.SignWithKeyToken(ctx, region.GetSigningDomainKeyId(), region.GetSigningKeyToken(), batchDigest(batch))
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign batch: %w", err)
+	}
+	return &replpb.ShipRequest{Batch: batch, Signature: sig, SigningPublicKey: region.GetSigningPublicKey()}, changes, nil
+}
+
+// change builds one key's shipment. A replica gets the material of the
+// versions added since its cursor (all of them when it is being created or
+// asked for them); the primary gets every version shipped back.
+func (r *Replicator) change(ctx context.Context, it item, peerKey []byte) (*replpb.Change, error) {
+	k, mr := it.key, it.key.GetMultiRegion()
+	needs := func(v *fsmpb.KeyVersion) bool {
+		return it.full || !it.primary || it.replica.GetState() == fsmpb.ReplicaState_REPLICA_STATE_CREATING ||
+			v.GetAddedSeq() > it.replica.GetAckedSeq()
+	}
+	var versions []*fsmpb.KeyVersion
+	for _, v := range k.GetVersions() {
+		if !it.primary && !v.GetUnshipped() {
+			continue
+		}
+		out := &fsmpb.KeyVersion{
+			VersionId: v.GetVersionId(), CreationTimeUnixNano: v.GetCreationTimeUnixNano(),
+			RotationType: v.GetRotationType(), Pending: v.GetPending(), OriginRegion: v.GetOriginRegion(),
+			OriginEpoch: v.GetOriginEpoch(), AddedSeq: v.GetAddedSeq(),
+		}
+		if needs(v) {
+			wrapped, err := r.cfg.HSM.ExportKeyToken(ctx, v.GetDomainKeyId(), v.GetKeyToken(), peerKey)
+			if err != nil {
+				return nil, fmt.Errorf("export version %x: %w", v.GetVersionId(), err)
+			}
+			out.KeyToken = wrapped
+		}
+		versions = append(versions, out)
+	}
+	if !it.primary {
+		return &replpb.Change{Change: &replpb.Change_Merge{Merge: &replpb.Merge{
+			KeyId: k.GetKeyId(), PrimaryRegion: mr.GetPrimaryRegion(), Epoch: mr.GetEpoch(), Versions: versions,
+		}}}, nil
+	}
+	replicas := make([]*fsmpb.Replica, len(mr.GetReplicas()))
+	for i, rep := range mr.GetReplicas() {
+		// Only the list and states travel; another region's policy does
+		// not.
+		replicas[i] = &fsmpb.Replica{Region: rep.GetRegion(), State: rep.GetState(), AckedSeq: rep.GetAckedSeq()}
+	}
+	if it.replica.GetState() == fsmpb.ReplicaState_REPLICA_STATE_CREATING {
+		return &replpb.Change{Change: &replpb.Change_Import{Import: &fsmpb.ImportReplicaKey{Key: &fsmpb.Key{
+			KeyId: k.GetKeyId(), Description: it.replica.GetDescription(), KeySpec: k.GetKeySpec(),
+			KeyUsage: k.GetKeyUsage(), ProtectionLevel: k.GetProtectionLevel(), Origin: k.GetOrigin(),
+			RotationEnabled: k.GetRotationEnabled(), RotationPeriodDays: k.GetRotationPeriodDays(),
+			NextRotationTimeUnixNano: k.GetNextRotationTimeUnixNano(), Versions: versions,
+			Tags: it.replica.GetTags(), Policy: it.replica.GetPolicy(),
+			MultiRegion: &fsmpb.MultiRegion{
+				PrimaryRegion: mr.GetPrimaryRegion(), Epoch: mr.GetEpoch(), AppliedSeq: mr.GetSharedSeq(),
+				CurrentVersionId: mr.GetCurrentVersionId(), Replicas: replicas,
+			},
+		}}}}, nil
+	}
+	return &replpb.Change{Change: &replpb.Change_Shared{Shared: &fsmpb.ApplySharedChange{
+		KeyId: k.GetKeyId(), PrimaryRegion: mr.GetPrimaryRegion(), Epoch: mr.GetEpoch(), Seq: mr.GetSharedSeq(),
+		Versions: versions, CurrentVersionId: mr.GetCurrentVersionId(), RotationEnabled: k.GetRotationEnabled(),
+		RotationPeriodDays: k.GetRotationPeriodDays(), NextRotationTimeUnixNano: k.GetNextRotationTimeUnixNano(),
+		Replicas: replicas,
+	}}}, nil
+}
+
+// record proposes the cursors the region's answers allow: an applied change
+// advances the replica's acked seq, a failed one records its error, a
+// replica whose key is gone is removed. It returns the changes applied.
+func (r *Replicator) record(ctx context.Context, d *destination, work []item, changes []*replpb.Change, resp *replpb.ShipResponse) (int, error) {
+	results := resp.GetResults()
+	if len(results) != len(work) {
+		return 0, fmt.Errorf("region %s answered %d results for %d changes", d.name, len(results), len(work))
+	}
+	applied := 0
+	var firstErr error
+	for i, it := range work {
+		res := results[i]
+		if res.GetApplied() {
+			applied++
+		}
+		d.needFull(it.key.GetKeyId(), res.GetNeedMaterial())
+		if !it.primary {
+			continue
+		}
+		cmd := r.ackFor(d.name, it, changes[i], res)
+		if cmd == nil {
+			continue
+		}
+		if _, err := r.cfg.Propose(ctx, cmd); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("record %s's answer for key %s: %w", d.name, it.key.GetKeyId(), err)
+		}
+	}
+	return applied, firstErr
+}
+
+// ackFor is the command recording one answer at the primary, or nil when
+// it changes nothing.
+func (r *Replicator) ackFor(region string, it item, c *replpb.Change, res *replpb.KeyResult) *fsmpb.Command {
+	id, mr, rep := it.key.GetKeyId(), it.key.GetMultiRegion(), it.replica
+	if res.GetGone() && rep.GetState() == fsmpb.ReplicaState_REPLICA_STATE_DELETING {
+		return &fsmpb.Command{Principal: systemPrincipal, Op: &fsmpb.Command_RemoveReplica{RemoveReplica: &fsmpb.RemoveReplica{
+			KeyId: id, Region: region,
+		}}}
+	}
+	ack := &fsmpb.AckReplica{KeyId: id, Region: region, Epoch: mr.GetEpoch(), Seq: rep.GetAckedSeq(), Deleting: res.GetDeleting()}
+	if res.GetApplied() {
+		ack.Seq = seqOf(c)
+	} else {
+		ack.LastError = res.GetError()
+		if ack.LastError == rep.GetLastError() && res.GetDeleting() == (rep.GetState() == fsmpb.ReplicaState_REPLICA_STATE_DELETING) {
+			return nil
+		}
+	}
+	return &fsmpb.Command{Principal: systemPrincipal, Op: &fsmpb.Command_AckReplica{AckReplica: ack}}
+}
+
+func seqOf(c *replpb.Change) uint64 {
+	switch c := c.GetChange().(type) {
+	case *replpb.Change_Import:
+		return c.Import.GetKey().GetMultiRegion().GetAppliedSeq()
+	case *replpb.Change_Shared:
+		return c.Shared.GetSeq()
+	}
+	return 0
+}
