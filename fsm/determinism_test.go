@@ -17,9 +17,10 @@ import (
 // (wrong state, unknown id, bad argument), and time moves far enough for
 // deletions and automatic rotations to come due.
 type commandGen struct {
-	rng      *rand.Rand
-	now      int64
-	versions uint64
+	rng         *rand.Rand
+	now         int64
+	versions    uint64
+	signingKeys int // SetRegionSigningKey commands generated
 }
 
 func newCommandGen(seed uint64) *commandGen {
@@ -174,6 +175,33 @@ func (g *commandGen) tags() map[string]string {
 	return tags
 }
 
+// addReplica returns an AddReplica, now and then without the policy it
+// needs, sometimes with the replica's own description and tags.
+func (g *commandGen) addReplica() *fsmpb.AddReplica {
+	op := &fsmpb.AddReplica{KeyId: g.mrkID(), Region: g.region(), Policy: g.policy()}
+	if g.chance(30) {
+		op.Description, op.Tags = g.pick("", "replica"), map[string]string{"team": g.pick("a", "b")}
+	}
+	return op
+}
+
+// signingKey returns a SetRegionSigningKey. The first one applied wins and
+// every later one is a no-op, so the first three are each refused for a
+// different reason before any can succeed.
+func (g *commandGen) signingKey() *fsmpb.SetRegionSigningKey {
+	op := &fsmpb.SetRegionSigningKey{Token: []byte("wrapped-signing-key"), DomainKeyId: g.domainKeyID(), PublicKey: []byte("pub")}
+	g.signingKeys++
+	switch {
+	case g.signingKeys == 1 || g.chance(10):
+		op.Token = nil
+	case g.signingKeys == 2 || g.chance(10):
+		op.PublicKey = nil
+	case g.signingKeys == 3 || g.chance(10):
+		op.DomainKeyId = "dk-9"
+	}
+	return op
+}
+
 func (g *commandGen) next() *fsmpb.Command {
 	switch {
 	case g.chance(5):
@@ -187,7 +215,7 @@ func (g *commandGen) next() *fsmpb.Command {
 	}
 	days := func(lo, hi int32) int32 { return lo - 2 + g.rng.Int32N(hi-lo+5) } // a few out of range
 	var op proto.Message
-	switch g.rng.IntN(28) {
+	switch g.rng.IntN(31) {
 	case 0, 1:
 		k := newKey(g.keyID())
 		if g.chance(30) {
@@ -245,8 +273,8 @@ func (g *commandGen) next() *fsmpb.Command {
 		op = &fsmpb.RemoveGrant{KeyId: keyID, GrantId: id, Revoke: g.chance(50)}
 	case 20:
 		op = &fsmpb.PutKeyPolicy{KeyId: g.keyID(), Policy: g.policy()}
-	case 21:
-		op = &fsmpb.AddReplica{KeyId: g.mrkID(), Region: g.region(), Policy: []byte(`{}`)}
+	case 21, 30: // twice the weight: few keys are primaries here that can take one more replica
+		op = g.addReplica()
 	case 22:
 		c := g.sharedChange()
 		k := newKey(c.KeyId)
@@ -269,6 +297,14 @@ func (g *commandGen) next() *fsmpb.Command {
 		op = &fsmpb.RemoveReplica{KeyId: g.mrkID(), Region: g.region()}
 	case 27:
 		op = &fsmpb.MergeKeyVersions{KeyId: g.mrkID(), Versions: g.mrkVersions()}
+	case 28:
+		op = g.signingKey()
+	case 29:
+		var key []byte
+		if !g.chance(5) {
+			key = []byte(g.pick("pub-a", "pub-a", "pub-b"))
+		}
+		op = &fsmpb.PinPeerRegion{Region: g.pick(g.region(), "sa-1"), PublicKey: key}
 	case 17:
 		if g.chance(10) {
 			return &fsmpb.Command{TimeUnixNano: at} // no operation

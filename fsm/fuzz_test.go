@@ -39,6 +39,14 @@ func FuzzApply(f *testing.F) {
 		wrap(t0+day, importB()),
 		wrap(t0+day, &fsmpb.RemoveReplica{KeyId: mrkA, Region: "us-1"}),
 		wrap(t0+day, &fsmpb.MergeKeyVersions{KeyId: mrkB, Versions: []*fsmpb.KeyVersion{newVersion(8, "")}}),
+		wrap(t0+day, &fsmpb.SetRegionSigningKey{Token: []byte("wrapped"), DomainKeyId: dk1, PublicKey: []byte("pub")}),
+		wrap(t0+day, &fsmpb.SetRegionSigningKey{Token: []byte("wrapped"), DomainKeyId: "dk-unknown", PublicKey: []byte("pub")}),
+		wrap(t0+day, &fsmpb.SetRegionSigningKey{DomainKeyId: dk1, PublicKey: []byte("pub")}),
+		wrap(t0+day, &fsmpb.PinPeerRegion{Region: "us-1", PublicKey: []byte("pub-us-1")}),
+		wrap(t0+day, &fsmpb.PinPeerRegion{Region: regionName, PublicKey: []byte("pub")}),
+		wrap(t0+day, &fsmpb.PinPeerRegion{Region: "us-1"}),
+		wrap(t0+day, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1", Policy: []byte(testPolicy), Description: "d", Tags: map[string]string{"t": "v"}}),
+		wrap(t0+day, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1"}),
 	} {
 		data, _ := Encode(cmd)
 		f.Add(data)

@@ -956,3 +956,258 @@ func TestMRKRestoreRejectsBrokenState(t *testing.T) {
 		})
 	}
 }
+
+func replicaOf(k *fsmpb.Key, region string) *fsmpb.Replica {
+	replicas := k.GetMultiRegion().GetReplicas()
+	if i := replicaIndex(replicas, region); i >= 0 {
+		return replicas[i]
+	}
+	return nil
+}
+
+// TestMRKReplicaOwnProperties: AddReplica carries the replica region's own
+// policy, description and tags on the CREATING replica until an ack shows
+// the replica exists.
+func TestMRKReplicaOwnProperties(t *testing.T) {
+	addAP := func(h *harness) {
+		mrkFixture(h)
+		h.mustApply(wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1", Policy: []byte(testPolicy),
+			Description: "ap's own", Tags: map[string]string{"team": "ap", "cost": "7"}}))
+	}
+	kept := func(t *testing.T, rep *fsmpb.Replica) {
+		t.Helper()
+		if string(rep.GetPolicy()) != testPolicy || rep.GetDescription() != "ap's own" ||
+			len(rep.GetTags()) != 2 || rep.GetTags()["team"] != "ap" || rep.GetTags()["cost"] != "7" {
+			t.Errorf("replica's own properties %v", rep)
+		}
+	}
+	cleared := func(t *testing.T, rep *fsmpb.Replica) {
+		t.Helper()
+		if rep.GetPolicy() != nil || rep.GetDescription() != "" || rep.GetTags() != nil {
+			t.Errorf("replica's own properties not cleared: %v", rep)
+		}
+	}
+	untouched := func(t *testing.T, h *harness, k *fsmpb.Key) {
+		t.Helper()
+		// The primary's own properties are not the replica's.
+		if k.GetDescription() != "test key" || len(k.GetTags()) != 0 || len(k.GetPolicy()) != 0 {
+			t.Errorf("primary's own properties changed: %v", k)
+		}
+		// The other replica, still CREATING, keeps its policy.
+		if us := replicaOf(k, "us-1"); us.GetState() != replicaCreating || string(us.GetPolicy()) != `{}` {
+			t.Errorf("us-1 replica %v", us)
+		}
+		checkMRKInvariants(t, h.f)
+	}
+	runApplyCases(t, []applyCase{
+		{name: "AddReplica without a policy", setup: mrkFixture,
+			cmd:     wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1", Description: "d", Tags: map[string]string{"a": "b"}}),
+			wantErr: ErrInvalidArgument, wantMsg: []string{mrkA, "ReplicateKey needs the replica's policy"}},
+		{name: "AddReplica with a policy, description and tags", setup: mrkFixture,
+			cmd: wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1", Policy: []byte(testPolicy),
+				Description: "ap's own", Tags: map[string]string{"team": "ap", "cost": "7"}}),
+			check: func(t *testing.T, h *harness, res *Result) {
+				for _, k := range []*fsmpb.Key{res.Key, h.key(mrkA)} {
+					rep := replicaOf(k, "ap-1")
+					if rep.GetState() != replicaCreating || rep.GetAckedSeq() != 0 {
+						t.Errorf("replica %v", rep)
+					}
+					kept(t, rep)
+					untouched(t, h, k)
+				}
+			}},
+		{name: "AddReplica with a policy only", setup: mrkFixture,
+			cmd: wrap(t0, &fsmpb.AddReplica{KeyId: mrkA, Region: "ap-1", Policy: []byte(testPolicy)}),
+			check: func(t *testing.T, h *harness, res *Result) {
+				if rep := replicaOf(res.Key, "ap-1"); string(rep.GetPolicy()) != testPolicy || rep.GetDescription() != "" || len(rep.GetTags()) != 0 {
+					t.Errorf("replica %v", rep)
+				}
+			}},
+		{name: "AckReplica at seq 0 keeps them", setup: addAP,
+			cmd: wrap(t0+hour, &fsmpb.AckReplica{KeyId: mrkA, Region: "ap-1", Epoch: 1, LastError: "unreachable"}),
+			check: func(t *testing.T, h *harness, res *Result) {
+				rep := replicaOf(res.Key, "ap-1")
+				if rep.GetState() != replicaCreating || rep.GetLastError() != "unreachable" {
+					t.Errorf("replica %v", rep)
+				}
+				kept(t, rep)
+			}},
+		{name: "AckReplica from another epoch keeps them", setup: addAP,
+			cmd: wrap(t0+hour, &fsmpb.AckReplica{KeyId: mrkA, Region: "ap-1", Epoch: 2, Seq: 3}),
+			check: func(t *testing.T, h *harness, res *Result) {
+				rep := replicaOf(h.key(mrkA), "ap-1")
+				if rep.GetState() != replicaCreating {
+					t.Errorf("replica %v", rep)
+				}
+				kept(t, rep)
+			}},
+		{name: "AckReplica with seq > 0 clears them", setup: addAP,
+			cmd: wrap(t0+hour, &fsmpb.AckReplica{KeyId: mrkA, Region: "ap-1", Epoch: 1, Seq: 3}),
+			check: func(t *testing.T, h *harness, res *Result) {
+				for _, k := range []*fsmpb.Key{res.Key, h.key(mrkA)} {
+					rep := replicaOf(k, "ap-1")
+					if rep.GetState() != replicaActive || rep.GetAckedSeq() != 3 {
+						t.Errorf("replica %v", rep)
+					}
+					cleared(t, rep)
+					untouched(t, h, k)
+				}
+			}},
+		{name: "AckReplica with a lower seq > 0 clears them", setup: addAP,
+			cmd: wrap(t0+hour, &fsmpb.AckReplica{KeyId: mrkA, Region: "ap-1", Epoch: 1, Seq: 1}),
+			check: func(t *testing.T, h *harness, res *Result) {
+				rep := replicaOf(res.Key, "ap-1")
+				if rep.GetState() != replicaActive {
+					t.Errorf("replica %v", rep)
+				}
+				cleared(t, rep)
+			}},
+		{name: "AckReplica reporting deletion clears them", setup: addAP,
+			cmd: wrap(t0+hour, &fsmpb.AckReplica{KeyId: mrkA, Region: "ap-1", Epoch: 1, Deleting: true}),
+			check: func(t *testing.T, h *harness, res *Result) {
+				rep := replicaOf(res.Key, "ap-1")
+				if rep.GetState() != replicaDeleting {
+					t.Errorf("replica %v", rep)
+				}
+				cleared(t, rep)
+			}},
+		{name: "they survive a snapshot", setup: addAP,
+			cmd: wrap(t0+hour, &fsmpb.UpdateKeyDescription{KeyId: mrkA, Description: "primary's"}),
+			check: func(t *testing.T, h *harness, res *Result) {
+				restored := New(Config{})
+				if err := restored.Restore(bytes.NewReader(snapshotBytes(t, h.f))); err != nil {
+					t.Fatal(err)
+				}
+				k, _ := restored.Key(mrkA)
+				rep := replicaOf(k, "ap-1")
+				kept(t, rep)
+				if !proto.Equal(rep, replicaOf(h.key(mrkA), "ap-1")) {
+					t.Errorf("restored replica %v", rep)
+				}
+			}},
+	})
+}
+
+// TestMRKBehindSince follows one primary's replicas through a sequence of
+// commands: behind_since is the command time at which a replica fell behind
+// the shared seq, kept while it stays behind, 0 once an ack catches it up.
+func TestMRKBehindSince(t *testing.T) {
+	at := func(hours int64) int64 { return t0 + hours*hour }
+	ack := func(region string, seq uint64) *fsmpb.AckReplica {
+		return &fsmpb.AckReplica{KeyId: mrkA, Region: region, Epoch: 1, Seq: seq}
+	}
+	add := func(region string) *fsmpb.AddReplica {
+		return &fsmpb.AddReplica{KeyId: mrkA, Region: region, Policy: []byte(`{}`)}
+	}
+	steps := []struct {
+		name      string
+		op        proto.Message
+		sharedSeq uint64
+		want      map[string]int64 // region → behind_since, for the replicas the step checks
+	}{
+		{"AddReplica puts the new replica behind", add("us-1"), 2, map[string]int64{"us-1": at(1)}},
+		{"a second AddReplica", add("ap-1"), 3, map[string]int64{"us-1": at(1), "ap-1": at(2)}},
+		{"an ack at the shared seq catches up", ack("us-1", 3), 3, map[string]int64{"us-1": 0, "ap-1": at(2)}},
+		{"a rotation puts a caught-up replica behind", rotation(2), 4, map[string]int64{"us-1": at(4), "ap-1": at(2)}},
+		{"an independent change keeps it", &fsmpb.UpdateKeyDescription{KeyId: mrkA, Description: "x"}, 4,
+			map[string]int64{"us-1": at(4), "ap-1": at(2)}},
+		{"a shared change keeps it", &fsmpb.SetKeyRotation{KeyId: mrkA, Enabled: true, RotationPeriodDays: 90}, 5,
+			map[string]int64{"us-1": at(4), "ap-1": at(2)}},
+		{"an ack below the shared seq keeps it", ack("us-1", 4), 5, map[string]int64{"us-1": at(4), "ap-1": at(2)}},
+		{"a repeated ack keeps it", ack("us-1", 4), 5, map[string]int64{"us-1": at(4), "ap-1": at(2)}},
+		{"an ack of another epoch keeps it", &fsmpb.AckReplica{KeyId: mrkA, Region: "us-1", Epoch: 9, Seq: 5}, 5,
+			map[string]int64{"us-1": at(4), "ap-1": at(2)}},
+		{"an ack at the shared seq resets it", ack("us-1", 5), 5, map[string]int64{"us-1": 0, "ap-1": at(2)}},
+		// ap-1's ack releases the pending version, which moves the seq: the
+		// replica that was caught up falls behind now.
+		{"a released rotation puts the others behind", ack("ap-1", 5), 6, map[string]int64{"us-1": at(11)}},
+		{"the other catches up", ack("ap-1", 6), 6, map[string]int64{"ap-1": 0, "us-1": at(11)}},
+		{"all caught up", ack("us-1", 6), 6, map[string]int64{"us-1": 0, "ap-1": 0}},
+		{"merged versions put every replica behind",
+			&fsmpb.MergeKeyVersions{KeyId: mrkA, Versions: []*fsmpb.KeyVersion{newVersion(9, "")}}, 7,
+			map[string]int64{"us-1": at(14), "ap-1": at(14)}},
+		{"removing a replica keeps the other's", &fsmpb.RemoveReplica{KeyId: mrkA, Region: "ap-1"}, 8,
+			map[string]int64{"us-1": at(14)}},
+		{"the last ack", ack("us-1", 8), 8, map[string]int64{"us-1": 0}},
+	}
+	h := newHarness(t)
+	h.mustApply(wrap(at(0), &fsmpb.CreateKey{Key: newMRK(mrkA)}))
+	for i, step := range steps {
+		h.mustApply(wrap(at(int64(i+1)), step.op)) // step n at t0 + n hours
+		if got := h.key(mrkA).GetMultiRegion().GetSharedSeq(); got != step.sharedSeq {
+			t.Fatalf("step %d, %s: shared seq %d, want %d", i+1, step.name, got, step.sharedSeq)
+		}
+		for region, want := range step.want {
+			if got := replicaOf(h.key(mrkA), region).GetBehindSinceUnixNano(); got != want {
+				t.Errorf("step %d, %s: %s behind since %+dh, want %+dh", i+1, step.name, region, (got-t0)/hour, (want-t0)/hour)
+			}
+		}
+		checkMRKInvariants(t, h.f)
+	}
+	if rep := replicaOf(h.key(mrkA), "ap-1"); rep != nil {
+		t.Errorf("removed replica %v", rep)
+	}
+}
+
+// TestMRKBehindSinceAcrossPrimaries: a promoted primary starts every cursor
+// at 0, so its replicas are behind since the promotion; a region that is not
+// the primary keeps the replica list as shipped.
+func TestMRKBehindSinceAcrossPrimaries(t *testing.T) {
+	h := newHarness(t)
+	mrkFixture(h) // mrkB: a replica here of us-1
+	if rep := replicaOf(h.key(mrkB), regionName); rep.GetBehindSinceUnixNano() != 0 {
+		t.Fatalf("replica list at a replica %v", rep)
+	}
+	shipped := changeB(1, 3)
+	shipped.Replicas = []*fsmpb.Replica{{Region: regionName, State: replicaActive, AckedSeq: 2, BehindSinceUnixNano: t0 - hour}}
+	h.mustApply(wrap(t0+hour, shipped))
+	if rep := replicaOf(h.key(mrkB), regionName); rep.GetBehindSinceUnixNano() != t0-hour {
+		t.Errorf("a replica changed the shipped replica list: %v", rep)
+	}
+
+	promoted := h.mustApply(wrap(t0+2*hour, &fsmpb.UpdatePrimaryRegion{KeyId: mrkB, NewPrimary: regionName, Epoch: 2, Forced: true})).Key
+	if rep := replicaOf(promoted, "us-1"); rep.GetAckedSeq() != 0 || rep.GetBehindSinceUnixNano() != t0+2*hour {
+		t.Errorf("after promotion: %v", rep)
+	}
+	h.mustApply(wrap(t0+3*hour, &fsmpb.AckReplica{KeyId: mrkB, Region: "us-1", Epoch: 2, Seq: 1}))
+	if rep := replicaOf(h.key(mrkB), "us-1"); rep.GetBehindSinceUnixNano() != 0 {
+		t.Errorf("after the ack: %v", rep)
+	}
+
+	// mrkA, demoted here: the new primary's view of its replicas is its own.
+	demoted := h.mustApply(wrap(t0+4*hour, &fsmpb.UpdatePrimaryRegion{KeyId: mrkA, NewPrimary: "us-1", Epoch: 2})).Key
+	for _, rep := range demoted.GetMultiRegion().GetReplicas() {
+		if rep.GetBehindSinceUnixNano() != 0 {
+			t.Errorf("demoted key's replica %v", rep)
+		}
+	}
+	checkMRKInvariants(t, h.f)
+}
+
+// TestMRKBehindSinceWithReplication: in a world that replicates, a rotation
+// puts both replicas behind at its time, a partition keeps the cut-off one
+// behind since then, and once everything is shipped no replica is behind.
+func TestMRKBehindSinceWithReplication(t *testing.T) {
+	w := threeRegions(t)
+	behind := func(region string) int64 { return replicaOf(w.key("us-1", mrkA), region).GetBehindSinceUnixNano() }
+	for _, region := range []string{"eu-1", "ap-1"} {
+		if b := behind(region); b != 0 {
+			t.Fatalf("%s behind since %d after sync", region, b)
+		}
+	}
+	w.rotateAt("us-1", 2)
+	rotated := w.now
+	if behind("eu-1") != rotated || behind("ap-1") != rotated {
+		t.Fatalf("after the rotation at %d: eu-1 %d, ap-1 %d", rotated, behind("eu-1"), behind("ap-1"))
+	}
+	w.partition("ap-1", false, "us-1", "eu-1")
+	w.sync()
+	if behind("eu-1") != 0 || behind("ap-1") != rotated {
+		t.Errorf("partitioned: eu-1 %d, ap-1 %d (rotated at %d)", behind("eu-1"), behind("ap-1"), rotated)
+	}
+	w.partition("ap-1", true, "us-1", "eu-1")
+	w.sync()
+	if behind("eu-1") != 0 || behind("ap-1") != 0 {
+		t.Errorf("healed: eu-1 %d, ap-1 %d", behind("eu-1"), behind("ap-1"))
+	}
+}

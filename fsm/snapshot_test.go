@@ -318,6 +318,16 @@ func TestRestoreRejectsInconsistentStreams(t *testing.T) {
 	noVersions := &fsmpb.Key{KeyId: "k", State: enabled}
 	unknownRecord := protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), []byte("x"))
 	bigLength := binary.AppendUvarint(nil, maxSnapshotRecordLen+1)
+	dkRec := marshalRecord(t, &fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_DomainKey{DomainKey: &fsmpb.DomainKey{Id: "dk"}}})
+	signingRegion := func(signingDK string) []byte {
+		return marshalRecord(t, &fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Region{Region: &fsmpb.Region{
+			Name: "r", ActiveDomainKeyId: "dk", SigningKeyToken: []byte("w"), SigningDomainKeyId: signingDK,
+			SigningPublicKey: []byte("pub"), PeerSigningKeys: map[string][]byte{"us-1": []byte("pub-us-1")}}}})
+	}
+	// The same region with its signing key under the domain key present restores.
+	if err := New(Config{}).Restore(bytes.NewReader(encodeStream(1, signingRegion("dk"), dkRec))); err != nil {
+		t.Fatalf("valid signing key: %v", err)
+	}
 
 	for name, tc := range map[string]struct {
 		stream []byte
@@ -341,6 +351,14 @@ func TestRestoreRejectsInconsistentStreams(t *testing.T) {
 		"region without its domain key": {
 			encodeStream(1, marshalRecord(t, &fsmpb.SnapshotRecord{Record: &fsmpb.SnapshotRecord_Region{Region: &fsmpb.Region{Name: "r", ActiveDomainKeyId: "dk"}}})),
 			`active domain key "dk" is not in the snapshot`,
+		},
+		"signing key under a missing domain key": {
+			encodeStream(1, signingRegion("dk-gone"), dkRec),
+			`signing key is wrapped under domain key "dk-gone", which is not in the snapshot`,
+		},
+		"signing key without a domain key": {
+			encodeStream(1, signingRegion(""), dkRec),
+			`signing key is wrapped under domain key ""`,
 		},
 		"huge record": {append(encodeStream(1)[:snapshotHeaderLen], bigLength...), "claims"},
 		"large record on a short stream": {
