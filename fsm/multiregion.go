@@ -133,6 +133,13 @@ func settlePending(k *fsmpb.Key) {
 	}
 	if newest != nil {
 		mr.CurrentVersionId = newest.GetVersionId()
+		for _, r := range mr.Replicas {
+			if r.GetAckedSeq() == mr.GetSharedSeq() {
+				// Caught up until this bump: behind from now on (putKey's
+				// markBehind stamps it), not since its older lag.
+				r.BehindSinceUnixNano = 0
+			}
+		}
 		bumpShared(k)
 	}
 }
@@ -216,6 +223,14 @@ func (s *state) applyAddReplica(op *fsmpb.AddReplica) *Result {
 		return reject(ErrLimitExceeded, "key %s has %d replicas; the limit is %d", id, len(mr.GetReplicas()), maxReplicas)
 	case len(op.GetPolicy()) == 0:
 		return reject(ErrInvalidArgument, "key %s: ReplicateKey needs the replica's policy", id)
+	case len(op.GetTags()) > maxTagsPerKey:
+		return reject(ErrLimitExceeded, "key %s: ReplicateKey with %d tags; the limit is %d", id, len(op.GetTags()), maxTagsPerKey)
+	}
+	if r := checkPolicy(id, op.GetPolicy()); r != nil {
+		return r
+	}
+	if r := checkDescription(id, op.GetDescription()); r != nil {
+		return r
 	}
 	return s.updateKey(k, func(k *fsmpb.Key) {
 		k.MultiRegion.Replicas = append(k.MultiRegion.Replicas, &fsmpb.Replica{

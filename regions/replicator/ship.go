@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trent-kms/trent/fsm/fsmpb"
@@ -22,9 +23,40 @@ func (r *Replicator) ship(ctx context.Context, d *destination, work []item) {
 	applied, err := r.shipOnce(ctx, d, work)
 	if err != nil && ctx.Err() == nil {
 		r.log.Warn("replication: shipment failed", "region", d.name, "keys", len(work), "err", err)
+		r.recordFailure(ctx, d.name, work, err)
 	}
 	d.finish(work, applied, err, r.cfg.Now(), r.cfg.MaxBackoff)
 }
+
+// recordFailure notes a failed shipment on each key's replica entry, so
+// that describe-key in every node of the region shows why it lags. Only a
+// new error is written: retries of the same failure add nothing to the log.
+func (r *Replicator) recordFailure(ctx context.Context, region string, work []item, err error) {
+	msg := err.Error()
+	if st, ok := status.FromError(errors.Unwrap(err)); ok {
+		msg = fmt.Sprintf("shipping to region %s failed: %s: %s", region, st.Code(), st.Message())
+	}
+	if len(msg) > maxErrorLen {
+		msg = msg[:maxErrorLen]
+	}
+	for _, it := range work {
+		if !it.primary || it.replica.GetLastError() == msg {
+			continue
+		}
+		ack := &fsmpb.AckReplica{
+			KeyId: it.key.GetKeyId(), Region: region, Epoch: it.key.GetMultiRegion().GetEpoch(),
+			Seq: it.replica.GetAckedSeq(), LastError: msg,
+			Deleting: it.replica.GetState() == fsmpb.ReplicaState_REPLICA_STATE_DELETING,
+		}
+		if _, perr := r.cfg.Propose(ctx, &fsmpb.Command{Principal: systemPrincipal, Op: &fsmpb.Command_AckReplica{AckReplica: ack}}); perr != nil {
+			r.log.Warn("replication: recording a failure failed", "key", it.key.GetKeyId(), "region", region, "err", perr)
+			return
+		}
+	}
+}
+
+// maxErrorLen bounds an error kept in replicated state.
+const maxErrorLen = 512
 
 func (r *Replicator) shipOnce(ctx context.Context, d *destination, work []item) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ShipTimeout)
