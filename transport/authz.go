@@ -47,6 +47,8 @@ const (
 	actionListRetirableGrants  = "kms:ListRetirableGrants"
 	actionRetireGrant          = "kms:RetireGrant"
 	actionRevokeGrant          = "kms:RevokeGrant"
+	actionReplicateKey         = "kms:ReplicateKey"
+	actionUpdatePrimaryRegion  = "kms:UpdatePrimaryRegion"
 	actionClusterStatus        = "trent:ClusterStatus"
 	actionRemoveNode           = "trent:RemoveNode"
 	actionManagementEvents     = "trent:ManagementEvents"

@@ -31,16 +31,19 @@ func validateCreateKey(req *kmspb.CreateKeyRequest) (map[string]string, error) {
 	default:
 		return nil, invalid("ProtectionLevel", "%q must be %s or %s", req.GetProtectionLevel(), protectionSoftware, protectionHSM)
 	}
-	if req.GetMultiRegion() {
-		return nil, fmt.Errorf("%w: MultiRegion: multi-region keys are not supported yet", ErrUnsupported)
-	}
-	if len(req.GetTags()) == 0 {
+	return validateKeyTags(req.GetTags())
+}
+
+// validateKeyTags checks the optional tags of a key being created (CreateKey,
+// ReplicateKey).
+func validateKeyTags(tags []*kmspb.Tag) (map[string]string, error) {
+	if len(tags) == 0 {
 		return nil, nil
 	}
-	if len(req.GetTags()) > maxTagsPerKey {
-		return nil, invalid("Tags", "%d tags exceed the maximum %d", len(req.GetTags()), maxTagsPerKey)
+	if len(tags) > maxTagsPerKey {
+		return nil, invalid("Tags", "%d tags exceed the maximum %d", len(tags), maxTagsPerKey)
 	}
-	return validateTags(req.GetTags())
+	return validateTags(tags)
 }
 
 func (s *Server) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*kmspb.CreateKeyResponse, error) {
@@ -52,6 +55,15 @@ func (s *Server) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*k
 		return nil, err
 	}
 	keyID := uuid.NewString()
+	var multiRegion *fsmpb.MultiRegion
+	if req.GetMultiRegion() {
+		if keyID, err = newMRKID(); err != nil {
+			return nil, err
+		}
+		// Apply fills the record in (primary here, epoch 1): it alone knows
+		// the region name for certain.
+		multiRegion = &fsmpb.MultiRegion{}
+	}
 	keyPolicy := policy.DefaultPolicy(principal(ctx))
 	if req.GetPolicy() != "" {
 		if err := s.checkPolicy(ctx, req.GetPolicy(), keyID, req.GetBypassPolicyLockoutSafetyCheck()); err != nil {
@@ -74,6 +86,7 @@ func (s *Server) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*k
 		Origin:          "TRENT",
 		Creator:         principal(ctx),
 		Policy:          keyPolicy,
+		MultiRegion:     multiRegion,
 	}
 	noteKey(ctx, key.KeyId)
 	noteVersion(ctx, key.KeyId, version.GetVersionId())

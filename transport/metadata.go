@@ -14,6 +14,10 @@ var keyStateNames = map[fsmpb.KeyState]string{
 	fsmpb.KeyState_KEY_STATE_ENABLED:          "Enabled",
 	fsmpb.KeyState_KEY_STATE_DISABLED:         "Disabled",
 	fsmpb.KeyState_KEY_STATE_PENDING_DELETION: "PendingDeletion",
+	// A replica not yet imported in its region (ReplicateKey's answer).
+	fsmpb.KeyState_KEY_STATE_CREATING: "Creating",
+	// A multi-region primary whose deletion waits for its replicas'.
+	fsmpb.KeyState_KEY_STATE_PENDING_REPLICA_DELETION: "PendingReplicaDeletion",
 }
 
 func keyStateName(s fsmpb.KeyState) string {
@@ -51,11 +55,17 @@ func (s *Server) keyMetadata(k *fsmpb.Key) *kmspb.KeyMetadata {
 		PendingDeletionWindowInDays: k.GetPendingWindowDays(),
 		Region:                      s.region(),
 	}
-	if k.GetState() != fsmpb.KeyState_KEY_STATE_PENDING_DELETION {
+	switch k.GetState() {
+	case fsmpb.KeyState_KEY_STATE_PENDING_DELETION, fsmpb.KeyState_KEY_STATE_PENDING_REPLICA_DELETION:
+	default:
 		md.PendingDeletionWindowInDays = 0
 	}
 	if v := fsm.CurrentVersion(k); v != nil {
 		md.CurrentKeyMaterialId = materialID(v)
+	}
+	if mr := k.GetMultiRegion(); mr != nil {
+		md.MultiRegion = true
+		md.MultiRegionConfiguration = s.multiRegionConfiguration(k.GetKeyId(), mr)
 	}
 	return md
 }

@@ -22,6 +22,13 @@ func validatePolicyName(name string) error {
 // checkPolicy parses a policy document a caller supplied and, unless bypass
 // is set, runs the lockout safety check for the caller on the key.
 func (s *Server) checkPolicy(ctx context.Context, doc, keyID string, bypass bool) error {
+	return checkPolicyFor(ctx, doc, keyARN(s.region(), keyID), bypass)
+}
+
+// checkPolicyFor is checkPolicy for the key with resource name arn, which
+// may be in another region: a replica's policy is checked in the primary
+// region against the replica's name.
+func checkPolicyFor(ctx context.Context, doc, arn string, bypass bool) error {
 	p, err := policy.Parse([]byte(doc))
 	if err != nil {
 		return fmt.Errorf("%w (field Policy)", err)
@@ -29,7 +36,7 @@ func (s *Server) checkPolicy(ctx context.Context, doc, keyID string, bypass bool
 	if bypass {
 		return nil
 	}
-	if err := policy.CheckLockout(p, callerFrom(ctx), keyARN(s.region(), keyID)); err != nil {
+	if err := policy.CheckLockout(p, callerFrom(ctx), arn); err != nil {
 		return fmt.Errorf("%w (field Policy)", err)
 	}
 	return nil

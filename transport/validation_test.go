@@ -48,6 +48,12 @@ func regionState(t *testing.T, c kmspb.KMSClient) []byte {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if d, ok := msg.(*kmspb.DescribeKeyResponse); ok {
+				// Replication lag moves with the clock, not with the state.
+				for _, r := range d.GetKeyMetadata().GetMultiRegionConfiguration().GetReplicaKeys() {
+					r.ReplicationLagMillis = nil
+				}
+			}
 			b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 			out = append(out, b...)
 		}
@@ -103,6 +109,16 @@ func TestBadInputGetsASpecificErrorAndChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherID := other.GetKeyMetadata().GetKeyId()
+	mrkID := createMRK(t, c, "")
+	// Never created: no region eu-9 answers in this test.
+	if _, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: "eu-9"}); err != nil {
+		t.Fatal(err)
+	}
+	lockout := `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Trent": "nobody"}, "Action": "kms:*", "Resource": "*"}]}`
+	tooMany := make([]*kmspb.Tag, 51)
+	for i := range tooMany {
+		tooMany[i] = &kmspb.Tag{TagKey: strings.Repeat("k", i+1)}
+	}
 
 	before := regionState(t, c)
 	cases := []struct {
@@ -260,6 +276,94 @@ func TestBadInputGetsASpecificErrorAndChangesNothing(t *testing.T) {
 			_, err := c.CancelKeyDeletion(ctx, &kmspb.CancelKeyDeletionRequest{KeyId: keyID})
 			return err
 		}, codes.FailedPrecondition, "KMSInvalidStateException", keyID},
+		{"replicate without key id", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{ReplicaRegion: "eu-2"})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "KeyId"},
+		{"replicate without replica region", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "ReplicaRegion: is required"},
+		{"replicate to a region name with bad characters", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: "EU_2"})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "ReplicaRegion"},
+		{"replicate to a region name over 64 characters", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: strings.Repeat("a", 65)})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "ReplicaRegion"},
+		{"replicate to the primary's own region", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: nodetest.RegionName})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "ReplicaRegion"},
+		{"replicate with a description over 8192 bytes", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: "eu-2", Description: strings.Repeat("d", 8193)})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "Description"},
+		{"replicate with a reserved tag prefix", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: "eu-2", Tags: []*kmspb.Tag{{TagKey: "aws:x"}}})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "aws:"},
+		{"replicate with a tag twice", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: "eu-2", Tags: []*kmspb.Tag{{TagKey: "a"}, {TagKey: "a"}}})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "twice"},
+		{"replicate with too many tags", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: "eu-2", Tags: tooMany})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "Tags"},
+		{"replicate with a malformed policy", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: "eu-2", Policy: "{"})
+			return err
+		}, codes.InvalidArgument, "MalformedPolicyDocumentException", "Policy"},
+		{"replicate with a policy that locks the caller out", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: "eu-2", Policy: lockout})
+			return err
+		}, codes.InvalidArgument, "MalformedPolicyDocumentException", "PutKeyPolicy"},
+		{"replicate a single-region key", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: keyID, ReplicaRegion: "eu-2"})
+			return err
+		}, codes.FailedPrecondition, "KMSInvalidStateException", "not a multi-region key"},
+		{"replicate an unknown key", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: "mrk-00000000000000000000000000000000", ReplicaRegion: "eu-2"})
+			return err
+		}, codes.NotFound, "NotFoundException", "does not exist"},
+		{"replicate to a region twice", func() error {
+			_, err := c.ReplicateKey(ctx, &kmspb.ReplicateKeyRequest{KeyId: mrkID, ReplicaRegion: "eu-9"})
+			return err
+		}, codes.AlreadyExists, "AlreadyExistsException", "eu-9"},
+		{"update primary without key id", func() error {
+			_, err := c.UpdatePrimaryRegion(ctx, &kmspb.UpdatePrimaryRegionRequest{PrimaryRegion: "eu-9"})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "KeyId"},
+		{"update primary without region", func() error {
+			_, err := c.UpdatePrimaryRegion(ctx, &kmspb.UpdatePrimaryRegionRequest{KeyId: mrkID})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "PrimaryRegion: is required"},
+		{"update primary to a region name with bad characters", func() error {
+			_, err := c.UpdatePrimaryRegion(ctx, &kmspb.UpdatePrimaryRegionRequest{KeyId: mrkID, PrimaryRegion: "eu 9"})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "PrimaryRegion"},
+		{"update primary of a single-region key", func() error {
+			_, err := c.UpdatePrimaryRegion(ctx, &kmspb.UpdatePrimaryRegionRequest{KeyId: keyID, PrimaryRegion: "eu-9"})
+			return err
+		}, codes.FailedPrecondition, "KMSInvalidStateException", "not a multi-region key"},
+		{"update primary to the primary", func() error {
+			_, err := c.UpdatePrimaryRegion(ctx, &kmspb.UpdatePrimaryRegionRequest{KeyId: mrkID, PrimaryRegion: nodetest.RegionName})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "already the primary"},
+		{"update primary to a region without a replica", func() error {
+			_, err := c.UpdatePrimaryRegion(ctx, &kmspb.UpdatePrimaryRegionRequest{KeyId: mrkID, PrimaryRegion: "us-3"})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "no replica in us-3"},
+		{"update primary to a replica still being created", func() error {
+			_, err := c.UpdatePrimaryRegion(ctx, &kmspb.UpdatePrimaryRegionRequest{KeyId: mrkID, PrimaryRegion: "eu-9"})
+			return err
+		}, codes.FailedPrecondition, "KMSInvalidStateException", "CREATING"},
+		{"forced update sent to another region than the one promoted", func() error {
+			_, err := c.UpdatePrimaryRegion(ctx, &kmspb.UpdatePrimaryRegionRequest{KeyId: mrkID, PrimaryRegion: "eu-9", Force: true})
+			return err
+		}, codes.InvalidArgument, "ValidationException", "PrimaryRegion"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

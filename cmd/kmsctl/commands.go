@@ -32,6 +32,7 @@ var commandGroups = []struct {
 	commands []*command
 }{
 	{"Keys", keyCommands},
+	{"Multi-region keys", multiRegionCommands},
 	{"Rotation", rotationCommands},
 	{"Aliases", aliasCommands},
 	{"Tags", tagCommands},

@@ -12,23 +12,24 @@ import "github.com/trent-kms/trent/transport/kmspb"
 // for (--limit, --marker); see paginate.
 
 type keyMetadataJSON struct {
-	KeyID                       string   `json:"KeyId"`
-	Arn                         string   `json:"Arn"`
-	CreationDate                float64  `json:"CreationDate"`
-	Enabled                     bool     `json:"Enabled"`
-	Description                 string   `json:"Description"`
-	KeyUsage                    string   `json:"KeyUsage"`
-	KeyState                    string   `json:"KeyState"`
-	DeletionDate                float64  `json:"DeletionDate,omitempty"`
-	Origin                      string   `json:"Origin"`
-	KeyManager                  string   `json:"KeyManager"`
-	CustomerMasterKeySpec       string   `json:"CustomerMasterKeySpec"` // deprecated AWS name of KeySpec, kept for old scripts
-	KeySpec                     string   `json:"KeySpec"`
-	EncryptionAlgorithms        []string `json:"EncryptionAlgorithms,omitempty"`
-	MultiRegion                 bool     `json:"MultiRegion"`
-	PendingDeletionWindowInDays int32    `json:"PendingDeletionWindowInDays,omitempty"`
-	ProtectionLevel             string   `json:"ProtectionLevel"` // Trent: SOFTWARE or HSM
-	CurrentKeyMaterialID        string   `json:"CurrentKeyMaterialId,omitempty"`
+	KeyID                       string                        `json:"KeyId"`
+	Arn                         string                        `json:"Arn"`
+	CreationDate                float64                       `json:"CreationDate"`
+	Enabled                     bool                          `json:"Enabled"`
+	Description                 string                        `json:"Description"`
+	KeyUsage                    string                        `json:"KeyUsage"`
+	KeyState                    string                        `json:"KeyState"`
+	DeletionDate                float64                       `json:"DeletionDate,omitempty"`
+	Origin                      string                        `json:"Origin"`
+	KeyManager                  string                        `json:"KeyManager"`
+	CustomerMasterKeySpec       string                        `json:"CustomerMasterKeySpec"` // deprecated AWS name of KeySpec, kept for old scripts
+	KeySpec                     string                        `json:"KeySpec"`
+	EncryptionAlgorithms        []string                      `json:"EncryptionAlgorithms,omitempty"`
+	MultiRegion                 bool                          `json:"MultiRegion"`
+	MultiRegionConfiguration    *multiRegionConfigurationJSON `json:"MultiRegionConfiguration,omitempty"` // multi-region keys only
+	PendingDeletionWindowInDays int32                         `json:"PendingDeletionWindowInDays,omitempty"`
+	ProtectionLevel             string                        `json:"ProtectionLevel"` // Trent: SOFTWARE or HSM
+	CurrentKeyMaterialID        string                        `json:"CurrentKeyMaterialId,omitempty"`
 }
 
 func newKeyMetadata(m *kmspb.KeyMetadata) *keyMetadataJSON {
@@ -47,6 +48,7 @@ func newKeyMetadata(m *kmspb.KeyMetadata) *keyMetadataJSON {
 		KeySpec:                     m.GetKeySpec(),
 		EncryptionAlgorithms:        m.GetEncryptionAlgorithms(),
 		MultiRegion:                 m.GetMultiRegion(),
+		MultiRegionConfiguration:    newMultiRegionConfiguration(m.GetMultiRegionConfiguration()),
 		PendingDeletionWindowInDays: m.GetPendingDeletionWindowInDays(),
 		ProtectionLevel:             m.GetProtectionLevel(),
 		CurrentKeyMaterialID:        m.GetCurrentKeyMaterialId(),

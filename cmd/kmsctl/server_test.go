@@ -172,6 +172,12 @@ func (f *fakeKMS) RetireGrant(_ ctx, r *kmspb.RetireGrantRequest) (*kmspb.Retire
 func (f *fakeKMS) RevokeGrant(_ ctx, r *kmspb.RevokeGrantRequest) (*kmspb.RevokeGrantResponse, error) {
 	return answer(&f.fake, "RevokeGrant", r, &kmspb.RevokeGrantResponse{})
 }
+func (f *fakeKMS) ReplicateKey(_ ctx, r *kmspb.ReplicateKeyRequest) (*kmspb.ReplicateKeyResponse, error) {
+	return answer(&f.fake, "ReplicateKey", r, &kmspb.ReplicateKeyResponse{})
+}
+func (f *fakeKMS) UpdatePrimaryRegion(_ ctx, r *kmspb.UpdatePrimaryRegionRequest) (*kmspb.UpdatePrimaryRegionResponse, error) {
+	return answer(&f.fake, "UpdatePrimaryRegion", r, &kmspb.UpdatePrimaryRegionResponse{})
+}
 
 type fakeCluster struct {
 	kmspb.UnimplementedClusterServer

@@ -46,8 +46,10 @@ type KeyMetadata struct {
 	ProtectionLevel             string                 `protobuf:"bytes,15,opt,name=protection_level,json=protectionLevel,proto3" json:"protection_level,omitempty"`
 	CurrentKeyMaterialId        string                 `protobuf:"bytes,16,opt,name=current_key_material_id,json=currentKeyMaterialId,proto3" json:"current_key_material_id,omitempty"`
 	Region                      string                 `protobuf:"bytes,17,opt,name=region,proto3" json:"region,omitempty"`
-	unknownFields               protoimpl.UnknownFields
-	sizeCache                   protoimpl.SizeCache
+	// Set for multi-region keys only.
+	MultiRegionConfiguration *MultiRegionConfiguration `protobuf:"bytes,18,opt,name=multi_region_configuration,json=multiRegionConfiguration,proto3" json:"multi_region_configuration,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *KeyMetadata) Reset() {
@@ -199,6 +201,198 @@ func (x *KeyMetadata) GetRegion() string {
 	return ""
 }
 
+func (x *KeyMetadata) GetMultiRegionConfiguration() *MultiRegionConfiguration {
+	if x != nil {
+		return x.MultiRegionConfiguration
+	}
+	return nil
+}
+
+// MultiRegionConfiguration is AWS's, plus Trent's view of replication:
+// the epoch (raised by every UpdatePrimaryRegion) and change numbers.
+type MultiRegionConfiguration struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	MultiRegionKeyType string                 `protobuf:"bytes,1,opt,name=multi_region_key_type,json=multiRegionKeyType,proto3" json:"multi_region_key_type,omitempty"` // PRIMARY or REPLICA
+	PrimaryKey         *MultiRegionKey        `protobuf:"bytes,2,opt,name=primary_key,json=primaryKey,proto3" json:"primary_key,omitempty"`
+	ReplicaKeys        []*MultiRegionKey      `protobuf:"bytes,3,rep,name=replica_keys,json=replicaKeys,proto3" json:"replica_keys,omitempty"`
+	Epoch              uint64                 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// At the primary: the number of the latest change of the shared
+	// properties (versions, rotation, replica list) in this epoch.
+	SharedChange uint64 `protobuf:"varint,5,opt,name=shared_change,json=sharedChange,proto3" json:"shared_change,omitempty"`
+	// At a replica: the primary's latest change applied here, and when.
+	AppliedChange uint64  `protobuf:"varint,6,opt,name=applied_change,json=appliedChange,proto3" json:"applied_change,omitempty"`
+	AppliedTime   float64 `protobuf:"fixed64,7,opt,name=applied_time,json=appliedTime,proto3" json:"applied_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MultiRegionConfiguration) Reset() {
+	*x = MultiRegionConfiguration{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiRegionConfiguration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiRegionConfiguration) ProtoMessage() {}
+
+func (x *MultiRegionConfiguration) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiRegionConfiguration.ProtoReflect.Descriptor instead.
+func (*MultiRegionConfiguration) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MultiRegionConfiguration) GetMultiRegionKeyType() string {
+	if x != nil {
+		return x.MultiRegionKeyType
+	}
+	return ""
+}
+
+func (x *MultiRegionConfiguration) GetPrimaryKey() *MultiRegionKey {
+	if x != nil {
+		return x.PrimaryKey
+	}
+	return nil
+}
+
+func (x *MultiRegionConfiguration) GetReplicaKeys() []*MultiRegionKey {
+	if x != nil {
+		return x.ReplicaKeys
+	}
+	return nil
+}
+
+func (x *MultiRegionConfiguration) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *MultiRegionConfiguration) GetSharedChange() uint64 {
+	if x != nil {
+		return x.SharedChange
+	}
+	return 0
+}
+
+func (x *MultiRegionConfiguration) GetAppliedChange() uint64 {
+	if x != nil {
+		return x.AppliedChange
+	}
+	return 0
+}
+
+func (x *MultiRegionConfiguration) GetAppliedTime() float64 {
+	if x != nil {
+		return x.AppliedTime
+	}
+	return 0
+}
+
+type MultiRegionKey struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Arn    string                 `protobuf:"bytes,1,opt,name=arn,proto3" json:"arn,omitempty"`
+	Region string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	// Replicas only: CREATING, ACTIVE or DELETING.
+	Status string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	// Replicas, as the primary reports them (absent at a replica): how long
+	// the replica has been behind the primary's latest change (0 when caught
+	// up), the change it confirmed, and the replicator's last failure.
+	ReplicationLagMillis *int64  `protobuf:"varint,4,opt,name=replication_lag_millis,json=replicationLagMillis,proto3,oneof" json:"replication_lag_millis,omitempty"`
+	AckedChange          *uint64 `protobuf:"varint,5,opt,name=acked_change,json=ackedChange,proto3,oneof" json:"acked_change,omitempty"`
+	LastError            string  `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *MultiRegionKey) Reset() {
+	*x = MultiRegionKey{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiRegionKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiRegionKey) ProtoMessage() {}
+
+func (x *MultiRegionKey) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiRegionKey.ProtoReflect.Descriptor instead.
+func (*MultiRegionKey) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MultiRegionKey) GetArn() string {
+	if x != nil {
+		return x.Arn
+	}
+	return ""
+}
+
+func (x *MultiRegionKey) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *MultiRegionKey) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *MultiRegionKey) GetReplicationLagMillis() int64 {
+	if x != nil && x.ReplicationLagMillis != nil {
+		return *x.ReplicationLagMillis
+	}
+	return 0
+}
+
+func (x *MultiRegionKey) GetAckedChange() uint64 {
+	if x != nil && x.AckedChange != nil {
+		return *x.AckedChange
+	}
+	return 0
+}
+
+func (x *MultiRegionKey) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 type Tag struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TagKey        string                 `protobuf:"bytes,1,opt,name=tag_key,json=tagKey,proto3" json:"tag_key,omitempty"`
@@ -209,7 +403,7 @@ type Tag struct {
 
 func (x *Tag) Reset() {
 	*x = Tag{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[1]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +415,7 @@ func (x *Tag) String() string {
 func (*Tag) ProtoMessage() {}
 
 func (x *Tag) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[1]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +428,7 @@ func (x *Tag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tag.ProtoReflect.Descriptor instead.
 func (*Tag) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{1}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Tag) GetTagKey() string {
@@ -269,7 +463,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[2]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +475,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[2]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +488,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{2}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateKeyRequest) GetDescription() string {
@@ -362,7 +556,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[3]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +568,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[3]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +581,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{3}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateKeyResponse) GetKeyMetadata() *KeyMetadata {
@@ -395,6 +589,252 @@ func (x *CreateKeyResponse) GetKeyMetadata() *KeyMetadata {
 		return x.KeyMetadata
 	}
 	return nil
+}
+
+type ReplicateKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	ReplicaRegion string                 `protobuf:"bytes,2,opt,name=replica_region,json=replicaRegion,proto3" json:"replica_region,omitempty"`
+	// The replica's own key policy, description and tags (not shared with
+	// the primary); an empty policy gives the default policy.
+	Policy                         string `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
+	BypassPolicyLockoutSafetyCheck bool   `protobuf:"varint,4,opt,name=bypass_policy_lockout_safety_check,json=bypassPolicyLockoutSafetyCheck,proto3" json:"bypass_policy_lockout_safety_check,omitempty"`
+	Description                    string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Tags                           []*Tag `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields                  protoimpl.UnknownFields
+	sizeCache                      protoimpl.SizeCache
+}
+
+func (x *ReplicateKeyRequest) Reset() {
+	*x = ReplicateKeyRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicateKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicateKeyRequest) ProtoMessage() {}
+
+func (x *ReplicateKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicateKeyRequest.ProtoReflect.Descriptor instead.
+func (*ReplicateKeyRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReplicateKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ReplicateKeyRequest) GetReplicaRegion() string {
+	if x != nil {
+		return x.ReplicaRegion
+	}
+	return ""
+}
+
+func (x *ReplicateKeyRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *ReplicateKeyRequest) GetBypassPolicyLockoutSafetyCheck() bool {
+	if x != nil {
+		return x.BypassPolicyLockoutSafetyCheck
+	}
+	return false
+}
+
+func (x *ReplicateKeyRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *ReplicateKeyRequest) GetTags() []*Tag {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+type ReplicateKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The replica as it will be once created; its KeyState is "Creating".
+	ReplicaKeyMetadata *KeyMetadata `protobuf:"bytes,1,opt,name=replica_key_metadata,json=replicaKeyMetadata,proto3" json:"replica_key_metadata,omitempty"`
+	ReplicaPolicy      string       `protobuf:"bytes,2,opt,name=replica_policy,json=replicaPolicy,proto3" json:"replica_policy,omitempty"`
+	ReplicaTags        []*Tag       `protobuf:"bytes,3,rep,name=replica_tags,json=replicaTags,proto3" json:"replica_tags,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ReplicateKeyResponse) Reset() {
+	*x = ReplicateKeyResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicateKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicateKeyResponse) ProtoMessage() {}
+
+func (x *ReplicateKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicateKeyResponse.ProtoReflect.Descriptor instead.
+func (*ReplicateKeyResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReplicateKeyResponse) GetReplicaKeyMetadata() *KeyMetadata {
+	if x != nil {
+		return x.ReplicaKeyMetadata
+	}
+	return nil
+}
+
+func (x *ReplicateKeyResponse) GetReplicaPolicy() string {
+	if x != nil {
+		return x.ReplicaPolicy
+	}
+	return ""
+}
+
+func (x *ReplicateKeyResponse) GetReplicaTags() []*Tag {
+	if x != nil {
+		return x.ReplicaTags
+	}
+	return nil
+}
+
+// UpdatePrimaryRegionRequest: without force, sent to the current primary
+// region (a planned switch); with force, sent to the replica region being
+// promoted while the primary is unreachable.
+type UpdatePrimaryRegionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	PrimaryRegion string                 `protobuf:"bytes,2,opt,name=primary_region,json=primaryRegion,proto3" json:"primary_region,omitempty"`
+	Force         bool                   `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePrimaryRegionRequest) Reset() {
+	*x = UpdatePrimaryRegionRequest{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePrimaryRegionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePrimaryRegionRequest) ProtoMessage() {}
+
+func (x *UpdatePrimaryRegionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePrimaryRegionRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePrimaryRegionRequest) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdatePrimaryRegionRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *UpdatePrimaryRegionRequest) GetPrimaryRegion() string {
+	if x != nil {
+		return x.PrimaryRegion
+	}
+	return ""
+}
+
+func (x *UpdatePrimaryRegionRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type UpdatePrimaryRegionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePrimaryRegionResponse) Reset() {
+	*x = UpdatePrimaryRegionResponse{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePrimaryRegionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePrimaryRegionResponse) ProtoMessage() {}
+
+func (x *UpdatePrimaryRegionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePrimaryRegionResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePrimaryRegionResponse) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{9}
 }
 
 type DescribeKeyRequest struct {
@@ -407,7 +847,7 @@ type DescribeKeyRequest struct {
 
 func (x *DescribeKeyRequest) Reset() {
 	*x = DescribeKeyRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[4]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +859,7 @@ func (x *DescribeKeyRequest) String() string {
 func (*DescribeKeyRequest) ProtoMessage() {}
 
 func (x *DescribeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[4]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +872,7 @@ func (x *DescribeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeKeyRequest.ProtoReflect.Descriptor instead.
 func (*DescribeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{4}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DescribeKeyRequest) GetKeyId() string {
@@ -458,7 +898,7 @@ type DescribeKeyResponse struct {
 
 func (x *DescribeKeyResponse) Reset() {
 	*x = DescribeKeyResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[5]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +910,7 @@ func (x *DescribeKeyResponse) String() string {
 func (*DescribeKeyResponse) ProtoMessage() {}
 
 func (x *DescribeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[5]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +923,7 @@ func (x *DescribeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeKeyResponse.ProtoReflect.Descriptor instead.
 func (*DescribeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{5}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DescribeKeyResponse) GetKeyMetadata() *KeyMetadata {
@@ -503,7 +943,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[6]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +955,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[6]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +968,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{6}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListKeysRequest) GetLimit() int32 {
@@ -555,7 +995,7 @@ type KeyListEntry struct {
 
 func (x *KeyListEntry) Reset() {
 	*x = KeyListEntry{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[7]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +1007,7 @@ func (x *KeyListEntry) String() string {
 func (*KeyListEntry) ProtoMessage() {}
 
 func (x *KeyListEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[7]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +1020,7 @@ func (x *KeyListEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyListEntry.ProtoReflect.Descriptor instead.
 func (*KeyListEntry) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{7}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KeyListEntry) GetKeyId() string {
@@ -608,7 +1048,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[8]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +1060,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[8]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +1073,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{8}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListKeysResponse) GetKeys() []*KeyListEntry {
@@ -667,7 +1107,7 @@ type UpdateKeyDescriptionRequest struct {
 
 func (x *UpdateKeyDescriptionRequest) Reset() {
 	*x = UpdateKeyDescriptionRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[9]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +1119,7 @@ func (x *UpdateKeyDescriptionRequest) String() string {
 func (*UpdateKeyDescriptionRequest) ProtoMessage() {}
 
 func (x *UpdateKeyDescriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[9]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +1132,7 @@ func (x *UpdateKeyDescriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateKeyDescriptionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateKeyDescriptionRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{9}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateKeyDescriptionRequest) GetKeyId() string {
@@ -717,7 +1157,7 @@ type UpdateKeyDescriptionResponse struct {
 
 func (x *UpdateKeyDescriptionResponse) Reset() {
 	*x = UpdateKeyDescriptionResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[10]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +1169,7 @@ func (x *UpdateKeyDescriptionResponse) String() string {
 func (*UpdateKeyDescriptionResponse) ProtoMessage() {}
 
 func (x *UpdateKeyDescriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[10]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +1182,7 @@ func (x *UpdateKeyDescriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateKeyDescriptionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateKeyDescriptionResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{10}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{16}
 }
 
 type EnableKeyRequest struct {
@@ -754,7 +1194,7 @@ type EnableKeyRequest struct {
 
 func (x *EnableKeyRequest) Reset() {
 	*x = EnableKeyRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[11]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +1206,7 @@ func (x *EnableKeyRequest) String() string {
 func (*EnableKeyRequest) ProtoMessage() {}
 
 func (x *EnableKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[11]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +1219,7 @@ func (x *EnableKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableKeyRequest.ProtoReflect.Descriptor instead.
 func (*EnableKeyRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{11}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EnableKeyRequest) GetKeyId() string {
@@ -797,7 +1237,7 @@ type EnableKeyResponse struct {
 
 func (x *EnableKeyResponse) Reset() {
 	*x = EnableKeyResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[12]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +1249,7 @@ func (x *EnableKeyResponse) String() string {
 func (*EnableKeyResponse) ProtoMessage() {}
 
 func (x *EnableKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[12]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +1262,7 @@ func (x *EnableKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableKeyResponse.ProtoReflect.Descriptor instead.
 func (*EnableKeyResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{12}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{18}
 }
 
 type DisableKeyRequest struct {
@@ -834,7 +1274,7 @@ type DisableKeyRequest struct {
 
 func (x *DisableKeyRequest) Reset() {
 	*x = DisableKeyRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[13]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1286,7 @@ func (x *DisableKeyRequest) String() string {
 func (*DisableKeyRequest) ProtoMessage() {}
 
 func (x *DisableKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[13]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1299,7 @@ func (x *DisableKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableKeyRequest.ProtoReflect.Descriptor instead.
 func (*DisableKeyRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{13}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DisableKeyRequest) GetKeyId() string {
@@ -877,7 +1317,7 @@ type DisableKeyResponse struct {
 
 func (x *DisableKeyResponse) Reset() {
 	*x = DisableKeyResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[14]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1329,7 @@ func (x *DisableKeyResponse) String() string {
 func (*DisableKeyResponse) ProtoMessage() {}
 
 func (x *DisableKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[14]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1342,7 @@ func (x *DisableKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableKeyResponse.ProtoReflect.Descriptor instead.
 func (*DisableKeyResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{14}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{20}
 }
 
 type ScheduleKeyDeletionRequest struct {
@@ -915,7 +1355,7 @@ type ScheduleKeyDeletionRequest struct {
 
 func (x *ScheduleKeyDeletionRequest) Reset() {
 	*x = ScheduleKeyDeletionRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[15]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1367,7 @@ func (x *ScheduleKeyDeletionRequest) String() string {
 func (*ScheduleKeyDeletionRequest) ProtoMessage() {}
 
 func (x *ScheduleKeyDeletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[15]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1380,7 @@ func (x *ScheduleKeyDeletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleKeyDeletionRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleKeyDeletionRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{15}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ScheduleKeyDeletionRequest) GetKeyId() string {
@@ -969,7 +1409,7 @@ type ScheduleKeyDeletionResponse struct {
 
 func (x *ScheduleKeyDeletionResponse) Reset() {
 	*x = ScheduleKeyDeletionResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[16]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1421,7 @@ func (x *ScheduleKeyDeletionResponse) String() string {
 func (*ScheduleKeyDeletionResponse) ProtoMessage() {}
 
 func (x *ScheduleKeyDeletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[16]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1434,7 @@ func (x *ScheduleKeyDeletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleKeyDeletionResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleKeyDeletionResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{16}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ScheduleKeyDeletionResponse) GetKeyId() string {
@@ -1034,7 +1474,7 @@ type CancelKeyDeletionRequest struct {
 
 func (x *CancelKeyDeletionRequest) Reset() {
 	*x = CancelKeyDeletionRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[17]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1486,7 @@ func (x *CancelKeyDeletionRequest) String() string {
 func (*CancelKeyDeletionRequest) ProtoMessage() {}
 
 func (x *CancelKeyDeletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[17]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1499,7 @@ func (x *CancelKeyDeletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelKeyDeletionRequest.ProtoReflect.Descriptor instead.
 func (*CancelKeyDeletionRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{17}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CancelKeyDeletionRequest) GetKeyId() string {
@@ -1078,7 +1518,7 @@ type CancelKeyDeletionResponse struct {
 
 func (x *CancelKeyDeletionResponse) Reset() {
 	*x = CancelKeyDeletionResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[18]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1530,7 @@ func (x *CancelKeyDeletionResponse) String() string {
 func (*CancelKeyDeletionResponse) ProtoMessage() {}
 
 func (x *CancelKeyDeletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[18]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1543,7 @@ func (x *CancelKeyDeletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelKeyDeletionResponse.ProtoReflect.Descriptor instead.
 func (*CancelKeyDeletionResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{18}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CancelKeyDeletionResponse) GetKeyId() string {
@@ -1123,7 +1563,7 @@ type EnableKeyRotationRequest struct {
 
 func (x *EnableKeyRotationRequest) Reset() {
 	*x = EnableKeyRotationRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[19]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1575,7 @@ func (x *EnableKeyRotationRequest) String() string {
 func (*EnableKeyRotationRequest) ProtoMessage() {}
 
 func (x *EnableKeyRotationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[19]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1588,7 @@ func (x *EnableKeyRotationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableKeyRotationRequest.ProtoReflect.Descriptor instead.
 func (*EnableKeyRotationRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{19}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *EnableKeyRotationRequest) GetKeyId() string {
@@ -1173,7 +1613,7 @@ type EnableKeyRotationResponse struct {
 
 func (x *EnableKeyRotationResponse) Reset() {
 	*x = EnableKeyRotationResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[20]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1625,7 @@ func (x *EnableKeyRotationResponse) String() string {
 func (*EnableKeyRotationResponse) ProtoMessage() {}
 
 func (x *EnableKeyRotationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[20]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1638,7 @@ func (x *EnableKeyRotationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableKeyRotationResponse.ProtoReflect.Descriptor instead.
 func (*EnableKeyRotationResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{20}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{26}
 }
 
 type DisableKeyRotationRequest struct {
@@ -1210,7 +1650,7 @@ type DisableKeyRotationRequest struct {
 
 func (x *DisableKeyRotationRequest) Reset() {
 	*x = DisableKeyRotationRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[21]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1662,7 @@ func (x *DisableKeyRotationRequest) String() string {
 func (*DisableKeyRotationRequest) ProtoMessage() {}
 
 func (x *DisableKeyRotationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[21]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1675,7 @@ func (x *DisableKeyRotationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableKeyRotationRequest.ProtoReflect.Descriptor instead.
 func (*DisableKeyRotationRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{21}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DisableKeyRotationRequest) GetKeyId() string {
@@ -1253,7 +1693,7 @@ type DisableKeyRotationResponse struct {
 
 func (x *DisableKeyRotationResponse) Reset() {
 	*x = DisableKeyRotationResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[22]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1705,7 @@ func (x *DisableKeyRotationResponse) String() string {
 func (*DisableKeyRotationResponse) ProtoMessage() {}
 
 func (x *DisableKeyRotationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[22]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1718,7 @@ func (x *DisableKeyRotationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableKeyRotationResponse.ProtoReflect.Descriptor instead.
 func (*DisableKeyRotationResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{22}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{28}
 }
 
 type GetKeyRotationStatusRequest struct {
@@ -1290,7 +1730,7 @@ type GetKeyRotationStatusRequest struct {
 
 func (x *GetKeyRotationStatusRequest) Reset() {
 	*x = GetKeyRotationStatusRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[23]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1742,7 @@ func (x *GetKeyRotationStatusRequest) String() string {
 func (*GetKeyRotationStatusRequest) ProtoMessage() {}
 
 func (x *GetKeyRotationStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[23]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1755,7 @@ func (x *GetKeyRotationStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRotationStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRotationStatusRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{23}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetKeyRotationStatusRequest) GetKeyId() string {
@@ -1338,7 +1778,7 @@ type GetKeyRotationStatusResponse struct {
 
 func (x *GetKeyRotationStatusResponse) Reset() {
 	*x = GetKeyRotationStatusResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[24]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1790,7 @@ func (x *GetKeyRotationStatusResponse) String() string {
 func (*GetKeyRotationStatusResponse) ProtoMessage() {}
 
 func (x *GetKeyRotationStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[24]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1803,7 @@ func (x *GetKeyRotationStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRotationStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyRotationStatusResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{24}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetKeyRotationStatusResponse) GetKeyRotationEnabled() bool {
@@ -1410,7 +1850,7 @@ type RotateKeyOnDemandRequest struct {
 
 func (x *RotateKeyOnDemandRequest) Reset() {
 	*x = RotateKeyOnDemandRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[25]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1862,7 @@ func (x *RotateKeyOnDemandRequest) String() string {
 func (*RotateKeyOnDemandRequest) ProtoMessage() {}
 
 func (x *RotateKeyOnDemandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[25]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1875,7 @@ func (x *RotateKeyOnDemandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyOnDemandRequest.ProtoReflect.Descriptor instead.
 func (*RotateKeyOnDemandRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{25}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RotateKeyOnDemandRequest) GetKeyId() string {
@@ -1454,7 +1894,7 @@ type RotateKeyOnDemandResponse struct {
 
 func (x *RotateKeyOnDemandResponse) Reset() {
 	*x = RotateKeyOnDemandResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[26]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1906,7 @@ func (x *RotateKeyOnDemandResponse) String() string {
 func (*RotateKeyOnDemandResponse) ProtoMessage() {}
 
 func (x *RotateKeyOnDemandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[26]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1919,7 @@ func (x *RotateKeyOnDemandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyOnDemandResponse.ProtoReflect.Descriptor instead.
 func (*RotateKeyOnDemandResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{26}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RotateKeyOnDemandResponse) GetKeyId() string {
@@ -1500,7 +1940,7 @@ type ListKeyRotationsRequest struct {
 
 func (x *ListKeyRotationsRequest) Reset() {
 	*x = ListKeyRotationsRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[27]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1952,7 @@ func (x *ListKeyRotationsRequest) String() string {
 func (*ListKeyRotationsRequest) ProtoMessage() {}
 
 func (x *ListKeyRotationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[27]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1965,7 @@ func (x *ListKeyRotationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeyRotationsRequest.ProtoReflect.Descriptor instead.
 func (*ListKeyRotationsRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{27}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListKeyRotationsRequest) GetKeyId() string {
@@ -1561,7 +2001,7 @@ type KeyRotation struct {
 
 func (x *KeyRotation) Reset() {
 	*x = KeyRotation{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[28]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +2013,7 @@ func (x *KeyRotation) String() string {
 func (*KeyRotation) ProtoMessage() {}
 
 func (x *KeyRotation) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[28]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +2026,7 @@ func (x *KeyRotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRotation.ProtoReflect.Descriptor instead.
 func (*KeyRotation) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{28}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *KeyRotation) GetKeyId() string {
@@ -1628,7 +2068,7 @@ type ListKeyRotationsResponse struct {
 
 func (x *ListKeyRotationsResponse) Reset() {
 	*x = ListKeyRotationsResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[29]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +2080,7 @@ func (x *ListKeyRotationsResponse) String() string {
 func (*ListKeyRotationsResponse) ProtoMessage() {}
 
 func (x *ListKeyRotationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[29]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +2093,7 @@ func (x *ListKeyRotationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeyRotationsResponse.ProtoReflect.Descriptor instead.
 func (*ListKeyRotationsResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{29}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListKeyRotationsResponse) GetRotations() []*KeyRotation {
@@ -1687,7 +2127,7 @@ type CreateAliasRequest struct {
 
 func (x *CreateAliasRequest) Reset() {
 	*x = CreateAliasRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[30]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +2139,7 @@ func (x *CreateAliasRequest) String() string {
 func (*CreateAliasRequest) ProtoMessage() {}
 
 func (x *CreateAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[30]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +2152,7 @@ func (x *CreateAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAliasRequest.ProtoReflect.Descriptor instead.
 func (*CreateAliasRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{30}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateAliasRequest) GetAliasName() string {
@@ -1737,7 +2177,7 @@ type CreateAliasResponse struct {
 
 func (x *CreateAliasResponse) Reset() {
 	*x = CreateAliasResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[31]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +2189,7 @@ func (x *CreateAliasResponse) String() string {
 func (*CreateAliasResponse) ProtoMessage() {}
 
 func (x *CreateAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[31]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +2202,7 @@ func (x *CreateAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAliasResponse.ProtoReflect.Descriptor instead.
 func (*CreateAliasResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{31}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{37}
 }
 
 type UpdateAliasRequest struct {
@@ -1775,7 +2215,7 @@ type UpdateAliasRequest struct {
 
 func (x *UpdateAliasRequest) Reset() {
 	*x = UpdateAliasRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[32]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +2227,7 @@ func (x *UpdateAliasRequest) String() string {
 func (*UpdateAliasRequest) ProtoMessage() {}
 
 func (x *UpdateAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[32]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +2240,7 @@ func (x *UpdateAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAliasRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAliasRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{32}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateAliasRequest) GetAliasName() string {
@@ -1825,7 +2265,7 @@ type UpdateAliasResponse struct {
 
 func (x *UpdateAliasResponse) Reset() {
 	*x = UpdateAliasResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[33]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +2277,7 @@ func (x *UpdateAliasResponse) String() string {
 func (*UpdateAliasResponse) ProtoMessage() {}
 
 func (x *UpdateAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[33]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +2290,7 @@ func (x *UpdateAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAliasResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAliasResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{33}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{39}
 }
 
 type DeleteAliasRequest struct {
@@ -1862,7 +2302,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[34]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +2314,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[34]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +2327,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{34}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteAliasRequest) GetAliasName() string {
@@ -1905,7 +2345,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[35]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +2357,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[35]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +2370,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{35}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{41}
 }
 
 type ListAliasesRequest struct {
@@ -1944,7 +2384,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[36]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2396,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[36]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2409,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{36}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListAliasesRequest) GetKeyId() string {
@@ -2006,7 +2446,7 @@ type AliasListEntry struct {
 
 func (x *AliasListEntry) Reset() {
 	*x = AliasListEntry{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[37]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2458,7 @@ func (x *AliasListEntry) String() string {
 func (*AliasListEntry) ProtoMessage() {}
 
 func (x *AliasListEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[37]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2471,7 @@ func (x *AliasListEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AliasListEntry.ProtoReflect.Descriptor instead.
 func (*AliasListEntry) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{37}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AliasListEntry) GetAliasName() string {
@@ -2080,7 +2520,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[38]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2532,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[38]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2545,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{38}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*AliasListEntry {
@@ -2139,7 +2579,7 @@ type TagResourceRequest struct {
 
 func (x *TagResourceRequest) Reset() {
 	*x = TagResourceRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[39]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2591,7 @@ func (x *TagResourceRequest) String() string {
 func (*TagResourceRequest) ProtoMessage() {}
 
 func (x *TagResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[39]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2604,7 @@ func (x *TagResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResourceRequest.ProtoReflect.Descriptor instead.
 func (*TagResourceRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{39}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TagResourceRequest) GetKeyId() string {
@@ -2189,7 +2629,7 @@ type TagResourceResponse struct {
 
 func (x *TagResourceResponse) Reset() {
 	*x = TagResourceResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[40]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2201,7 +2641,7 @@ func (x *TagResourceResponse) String() string {
 func (*TagResourceResponse) ProtoMessage() {}
 
 func (x *TagResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[40]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2214,7 +2654,7 @@ func (x *TagResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResourceResponse.ProtoReflect.Descriptor instead.
 func (*TagResourceResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{40}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{46}
 }
 
 type UntagResourceRequest struct {
@@ -2227,7 +2667,7 @@ type UntagResourceRequest struct {
 
 func (x *UntagResourceRequest) Reset() {
 	*x = UntagResourceRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[41]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2679,7 @@ func (x *UntagResourceRequest) String() string {
 func (*UntagResourceRequest) ProtoMessage() {}
 
 func (x *UntagResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[41]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2692,7 @@ func (x *UntagResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResourceRequest.ProtoReflect.Descriptor instead.
 func (*UntagResourceRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{41}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UntagResourceRequest) GetKeyId() string {
@@ -2277,7 +2717,7 @@ type UntagResourceResponse struct {
 
 func (x *UntagResourceResponse) Reset() {
 	*x = UntagResourceResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[42]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2729,7 @@ func (x *UntagResourceResponse) String() string {
 func (*UntagResourceResponse) ProtoMessage() {}
 
 func (x *UntagResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[42]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2742,7 @@ func (x *UntagResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResourceResponse.ProtoReflect.Descriptor instead.
 func (*UntagResourceResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{42}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{48}
 }
 
 type ListResourceTagsRequest struct {
@@ -2316,7 +2756,7 @@ type ListResourceTagsRequest struct {
 
 func (x *ListResourceTagsRequest) Reset() {
 	*x = ListResourceTagsRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[43]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2768,7 @@ func (x *ListResourceTagsRequest) String() string {
 func (*ListResourceTagsRequest) ProtoMessage() {}
 
 func (x *ListResourceTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[43]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2781,7 @@ func (x *ListResourceTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResourceTagsRequest.ProtoReflect.Descriptor instead.
 func (*ListResourceTagsRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{43}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListResourceTagsRequest) GetKeyId() string {
@@ -2376,7 +2816,7 @@ type ListResourceTagsResponse struct {
 
 func (x *ListResourceTagsResponse) Reset() {
 	*x = ListResourceTagsResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[44]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2828,7 @@ func (x *ListResourceTagsResponse) String() string {
 func (*ListResourceTagsResponse) ProtoMessage() {}
 
 func (x *ListResourceTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[44]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2841,7 @@ func (x *ListResourceTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResourceTagsResponse.ProtoReflect.Descriptor instead.
 func (*ListResourceTagsResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{44}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListResourceTagsResponse) GetTags() []*Tag {
@@ -2438,7 +2878,7 @@ type EncryptRequest struct {
 
 func (x *EncryptRequest) Reset() {
 	*x = EncryptRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[45]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2890,7 @@ func (x *EncryptRequest) String() string {
 func (*EncryptRequest) ProtoMessage() {}
 
 func (x *EncryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[45]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2903,7 @@ func (x *EncryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptRequest.ProtoReflect.Descriptor instead.
 func (*EncryptRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{45}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *EncryptRequest) GetKeyId() string {
@@ -2512,7 +2952,7 @@ type EncryptResponse struct {
 
 func (x *EncryptResponse) Reset() {
 	*x = EncryptResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[46]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +2964,7 @@ func (x *EncryptResponse) String() string {
 func (*EncryptResponse) ProtoMessage() {}
 
 func (x *EncryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[46]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +2977,7 @@ func (x *EncryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptResponse.ProtoReflect.Descriptor instead.
 func (*EncryptResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{46}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *EncryptResponse) GetCiphertextBlob() []byte {
@@ -2574,7 +3014,7 @@ type DecryptRequest struct {
 
 func (x *DecryptRequest) Reset() {
 	*x = DecryptRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[47]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2586,7 +3026,7 @@ func (x *DecryptRequest) String() string {
 func (*DecryptRequest) ProtoMessage() {}
 
 func (x *DecryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[47]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2599,7 +3039,7 @@ func (x *DecryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptRequest.ProtoReflect.Descriptor instead.
 func (*DecryptRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{47}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DecryptRequest) GetCiphertextBlob() []byte {
@@ -2649,7 +3089,7 @@ type DecryptResponse struct {
 
 func (x *DecryptResponse) Reset() {
 	*x = DecryptResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[48]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +3101,7 @@ func (x *DecryptResponse) String() string {
 func (*DecryptResponse) ProtoMessage() {}
 
 func (x *DecryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[48]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +3114,7 @@ func (x *DecryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptResponse.ProtoReflect.Descriptor instead.
 func (*DecryptResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{48}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DecryptResponse) GetKeyId() string {
@@ -2719,7 +3159,7 @@ type ReEncryptRequest struct {
 
 func (x *ReEncryptRequest) Reset() {
 	*x = ReEncryptRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[49]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +3171,7 @@ func (x *ReEncryptRequest) String() string {
 func (*ReEncryptRequest) ProtoMessage() {}
 
 func (x *ReEncryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[49]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +3184,7 @@ func (x *ReEncryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReEncryptRequest.ProtoReflect.Descriptor instead.
 func (*ReEncryptRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{49}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReEncryptRequest) GetCiphertextBlob() []byte {
@@ -2802,7 +3242,7 @@ type ReEncryptResponse struct {
 
 func (x *ReEncryptResponse) Reset() {
 	*x = ReEncryptResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[50]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2814,7 +3254,7 @@ func (x *ReEncryptResponse) String() string {
 func (*ReEncryptResponse) ProtoMessage() {}
 
 func (x *ReEncryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[50]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2827,7 +3267,7 @@ func (x *ReEncryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReEncryptResponse.ProtoReflect.Descriptor instead.
 func (*ReEncryptResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{50}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReEncryptResponse) GetCiphertextBlob() []byte {
@@ -2878,7 +3318,7 @@ type GenerateDataKeyRequest struct {
 
 func (x *GenerateDataKeyRequest) Reset() {
 	*x = GenerateDataKeyRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[51]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2890,7 +3330,7 @@ func (x *GenerateDataKeyRequest) String() string {
 func (*GenerateDataKeyRequest) ProtoMessage() {}
 
 func (x *GenerateDataKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[51]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2903,7 +3343,7 @@ func (x *GenerateDataKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateDataKeyRequest.ProtoReflect.Descriptor instead.
 func (*GenerateDataKeyRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{51}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GenerateDataKeyRequest) GetKeyId() string {
@@ -2952,7 +3392,7 @@ type GenerateDataKeyResponse struct {
 
 func (x *GenerateDataKeyResponse) Reset() {
 	*x = GenerateDataKeyResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[52]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2964,7 +3404,7 @@ func (x *GenerateDataKeyResponse) String() string {
 func (*GenerateDataKeyResponse) ProtoMessage() {}
 
 func (x *GenerateDataKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[52]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2977,7 +3417,7 @@ func (x *GenerateDataKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateDataKeyResponse.ProtoReflect.Descriptor instead.
 func (*GenerateDataKeyResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{52}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GenerateDataKeyResponse) GetCiphertextBlob() []byte {
@@ -3014,7 +3454,7 @@ type GenerateDataKeyWithoutPlaintextRequest struct {
 
 func (x *GenerateDataKeyWithoutPlaintextRequest) Reset() {
 	*x = GenerateDataKeyWithoutPlaintextRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[53]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3026,7 +3466,7 @@ func (x *GenerateDataKeyWithoutPlaintextRequest) String() string {
 func (*GenerateDataKeyWithoutPlaintextRequest) ProtoMessage() {}
 
 func (x *GenerateDataKeyWithoutPlaintextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[53]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3039,7 +3479,7 @@ func (x *GenerateDataKeyWithoutPlaintextRequest) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use GenerateDataKeyWithoutPlaintextRequest.ProtoReflect.Descriptor instead.
 func (*GenerateDataKeyWithoutPlaintextRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{53}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GenerateDataKeyWithoutPlaintextRequest) GetKeyId() string {
@@ -3087,7 +3527,7 @@ type GenerateDataKeyWithoutPlaintextResponse struct {
 
 func (x *GenerateDataKeyWithoutPlaintextResponse) Reset() {
 	*x = GenerateDataKeyWithoutPlaintextResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[54]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3099,7 +3539,7 @@ func (x *GenerateDataKeyWithoutPlaintextResponse) String() string {
 func (*GenerateDataKeyWithoutPlaintextResponse) ProtoMessage() {}
 
 func (x *GenerateDataKeyWithoutPlaintextResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[54]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3112,7 +3552,7 @@ func (x *GenerateDataKeyWithoutPlaintextResponse) ProtoReflect() protoreflect.Me
 
 // Deprecated: Use GenerateDataKeyWithoutPlaintextResponse.ProtoReflect.Descriptor instead.
 func (*GenerateDataKeyWithoutPlaintextResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{54}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GenerateDataKeyWithoutPlaintextResponse) GetCiphertextBlob() []byte {
@@ -3138,7 +3578,7 @@ type GenerateRandomRequest struct {
 
 func (x *GenerateRandomRequest) Reset() {
 	*x = GenerateRandomRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[55]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3150,7 +3590,7 @@ func (x *GenerateRandomRequest) String() string {
 func (*GenerateRandomRequest) ProtoMessage() {}
 
 func (x *GenerateRandomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[55]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3163,7 +3603,7 @@ func (x *GenerateRandomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateRandomRequest.ProtoReflect.Descriptor instead.
 func (*GenerateRandomRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{55}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GenerateRandomRequest) GetNumberOfBytes() int32 {
@@ -3182,7 +3622,7 @@ type GenerateRandomResponse struct {
 
 func (x *GenerateRandomResponse) Reset() {
 	*x = GenerateRandomResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[56]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +3634,7 @@ func (x *GenerateRandomResponse) String() string {
 func (*GenerateRandomResponse) ProtoMessage() {}
 
 func (x *GenerateRandomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[56]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +3647,7 @@ func (x *GenerateRandomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateRandomResponse.ProtoReflect.Descriptor instead.
 func (*GenerateRandomResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{56}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GenerateRandomResponse) GetPlaintext() []byte {
@@ -3229,7 +3669,7 @@ type PutKeyPolicyRequest struct {
 
 func (x *PutKeyPolicyRequest) Reset() {
 	*x = PutKeyPolicyRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[57]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3241,7 +3681,7 @@ func (x *PutKeyPolicyRequest) String() string {
 func (*PutKeyPolicyRequest) ProtoMessage() {}
 
 func (x *PutKeyPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[57]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3254,7 +3694,7 @@ func (x *PutKeyPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutKeyPolicyRequest.ProtoReflect.Descriptor instead.
 func (*PutKeyPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{57}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PutKeyPolicyRequest) GetKeyId() string {
@@ -3293,7 +3733,7 @@ type PutKeyPolicyResponse struct {
 
 func (x *PutKeyPolicyResponse) Reset() {
 	*x = PutKeyPolicyResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[58]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3305,7 +3745,7 @@ func (x *PutKeyPolicyResponse) String() string {
 func (*PutKeyPolicyResponse) ProtoMessage() {}
 
 func (x *PutKeyPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[58]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3318,7 +3758,7 @@ func (x *PutKeyPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutKeyPolicyResponse.ProtoReflect.Descriptor instead.
 func (*PutKeyPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{58}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{64}
 }
 
 type GetKeyPolicyRequest struct {
@@ -3331,7 +3771,7 @@ type GetKeyPolicyRequest struct {
 
 func (x *GetKeyPolicyRequest) Reset() {
 	*x = GetKeyPolicyRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[59]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3343,7 +3783,7 @@ func (x *GetKeyPolicyRequest) String() string {
 func (*GetKeyPolicyRequest) ProtoMessage() {}
 
 func (x *GetKeyPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[59]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3356,7 +3796,7 @@ func (x *GetKeyPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{59}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetKeyPolicyRequest) GetKeyId() string {
@@ -3383,7 +3823,7 @@ type GetKeyPolicyResponse struct {
 
 func (x *GetKeyPolicyResponse) Reset() {
 	*x = GetKeyPolicyResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[60]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3395,7 +3835,7 @@ func (x *GetKeyPolicyResponse) String() string {
 func (*GetKeyPolicyResponse) ProtoMessage() {}
 
 func (x *GetKeyPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[60]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3408,7 +3848,7 @@ func (x *GetKeyPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{60}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GetKeyPolicyResponse) GetPolicy() string {
@@ -3436,7 +3876,7 @@ type ListKeyPoliciesRequest struct {
 
 func (x *ListKeyPoliciesRequest) Reset() {
 	*x = ListKeyPoliciesRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[61]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3448,7 +3888,7 @@ func (x *ListKeyPoliciesRequest) String() string {
 func (*ListKeyPoliciesRequest) ProtoMessage() {}
 
 func (x *ListKeyPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[61]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3461,7 +3901,7 @@ func (x *ListKeyPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeyPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListKeyPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{61}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListKeyPoliciesRequest) GetKeyId() string {
@@ -3496,7 +3936,7 @@ type ListKeyPoliciesResponse struct {
 
 func (x *ListKeyPoliciesResponse) Reset() {
 	*x = ListKeyPoliciesResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[62]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3508,7 +3948,7 @@ func (x *ListKeyPoliciesResponse) String() string {
 func (*ListKeyPoliciesResponse) ProtoMessage() {}
 
 func (x *ListKeyPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[62]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3521,7 +3961,7 @@ func (x *ListKeyPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeyPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListKeyPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{62}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListKeyPoliciesResponse) GetPolicyNames() []string {
@@ -3555,7 +3995,7 @@ type GrantConstraints struct {
 
 func (x *GrantConstraints) Reset() {
 	*x = GrantConstraints{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[63]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3567,7 +4007,7 @@ func (x *GrantConstraints) String() string {
 func (*GrantConstraints) ProtoMessage() {}
 
 func (x *GrantConstraints) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[63]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3580,7 +4020,7 @@ func (x *GrantConstraints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantConstraints.ProtoReflect.Descriptor instead.
 func (*GrantConstraints) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{63}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *GrantConstraints) GetEncryptionContextSubset() map[string]string {
@@ -3613,7 +4053,7 @@ type CreateGrantRequest struct {
 
 func (x *CreateGrantRequest) Reset() {
 	*x = CreateGrantRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[64]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3625,7 +4065,7 @@ func (x *CreateGrantRequest) String() string {
 func (*CreateGrantRequest) ProtoMessage() {}
 
 func (x *CreateGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[64]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3638,7 +4078,7 @@ func (x *CreateGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrantRequest.ProtoReflect.Descriptor instead.
 func (*CreateGrantRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{64}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CreateGrantRequest) GetKeyId() string {
@@ -3707,7 +4147,7 @@ type CreateGrantResponse struct {
 
 func (x *CreateGrantResponse) Reset() {
 	*x = CreateGrantResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[65]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3719,7 +4159,7 @@ func (x *CreateGrantResponse) String() string {
 func (*CreateGrantResponse) ProtoMessage() {}
 
 func (x *CreateGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[65]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3732,7 +4172,7 @@ func (x *CreateGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrantResponse.ProtoReflect.Descriptor instead.
 func (*CreateGrantResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{65}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CreateGrantResponse) GetGrantToken() string {
@@ -3766,7 +4206,7 @@ type GrantListEntry struct {
 
 func (x *GrantListEntry) Reset() {
 	*x = GrantListEntry{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[66]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3778,7 +4218,7 @@ func (x *GrantListEntry) String() string {
 func (*GrantListEntry) ProtoMessage() {}
 
 func (x *GrantListEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[66]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3791,7 +4231,7 @@ func (x *GrantListEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantListEntry.ProtoReflect.Descriptor instead.
 func (*GrantListEntry) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{66}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GrantListEntry) GetKeyId() string {
@@ -3870,7 +4310,7 @@ type ListGrantsRequest struct {
 
 func (x *ListGrantsRequest) Reset() {
 	*x = ListGrantsRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[67]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3882,7 +4322,7 @@ func (x *ListGrantsRequest) String() string {
 func (*ListGrantsRequest) ProtoMessage() {}
 
 func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[67]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3895,7 +4335,7 @@ func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{67}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListGrantsRequest) GetKeyId() string {
@@ -3944,7 +4384,7 @@ type ListGrantsResponse struct {
 
 func (x *ListGrantsResponse) Reset() {
 	*x = ListGrantsResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[68]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3956,7 +4396,7 @@ func (x *ListGrantsResponse) String() string {
 func (*ListGrantsResponse) ProtoMessage() {}
 
 func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[68]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3969,7 +4409,7 @@ func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{68}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListGrantsResponse) GetGrants() []*GrantListEntry {
@@ -4004,7 +4444,7 @@ type ListRetirableGrantsRequest struct {
 
 func (x *ListRetirableGrantsRequest) Reset() {
 	*x = ListRetirableGrantsRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[69]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4016,7 +4456,7 @@ func (x *ListRetirableGrantsRequest) String() string {
 func (*ListRetirableGrantsRequest) ProtoMessage() {}
 
 func (x *ListRetirableGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[69]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4029,7 +4469,7 @@ func (x *ListRetirableGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRetirableGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListRetirableGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{69}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListRetirableGrantsRequest) GetRetiringPrincipal() string {
@@ -4066,7 +4506,7 @@ type RetireGrantRequest struct {
 
 func (x *RetireGrantRequest) Reset() {
 	*x = RetireGrantRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[70]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4078,7 +4518,7 @@ func (x *RetireGrantRequest) String() string {
 func (*RetireGrantRequest) ProtoMessage() {}
 
 func (x *RetireGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[70]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4091,7 +4531,7 @@ func (x *RetireGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireGrantRequest.ProtoReflect.Descriptor instead.
 func (*RetireGrantRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{70}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *RetireGrantRequest) GetGrantToken() string {
@@ -4130,7 +4570,7 @@ type RetireGrantResponse struct {
 
 func (x *RetireGrantResponse) Reset() {
 	*x = RetireGrantResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[71]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4142,7 +4582,7 @@ func (x *RetireGrantResponse) String() string {
 func (*RetireGrantResponse) ProtoMessage() {}
 
 func (x *RetireGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[71]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4155,7 +4595,7 @@ func (x *RetireGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireGrantResponse.ProtoReflect.Descriptor instead.
 func (*RetireGrantResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{71}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{77}
 }
 
 type RevokeGrantRequest struct {
@@ -4169,7 +4609,7 @@ type RevokeGrantRequest struct {
 
 func (x *RevokeGrantRequest) Reset() {
 	*x = RevokeGrantRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[72]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4181,7 +4621,7 @@ func (x *RevokeGrantRequest) String() string {
 func (*RevokeGrantRequest) ProtoMessage() {}
 
 func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[72]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4194,7 +4634,7 @@ func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantRequest.ProtoReflect.Descriptor instead.
 func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{72}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *RevokeGrantRequest) GetKeyId() string {
@@ -4226,7 +4666,7 @@ type RevokeGrantResponse struct {
 
 func (x *RevokeGrantResponse) Reset() {
 	*x = RevokeGrantResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[73]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4238,7 +4678,7 @@ func (x *RevokeGrantResponse) String() string {
 func (*RevokeGrantResponse) ProtoMessage() {}
 
 func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[73]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4251,7 +4691,7 @@ func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantResponse.ProtoReflect.Descriptor instead.
 func (*RevokeGrantResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{73}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{79}
 }
 
 type ClusterStatusRequest struct {
@@ -4262,7 +4702,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[74]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4274,7 +4714,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[74]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4287,7 +4727,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{74}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{80}
 }
 
 type NodeStatus struct {
@@ -4303,7 +4743,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[75]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4315,7 +4755,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[75]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4328,7 +4768,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{75}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -4385,7 +4825,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[76]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4397,7 +4837,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[76]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4410,7 +4850,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{76}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ClusterStatusResponse) GetRegion() string {
@@ -4492,7 +4932,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[77]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4504,7 +4944,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[77]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4517,7 +4957,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{77}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *RemoveNodeRequest) GetNodeId() string {
@@ -4535,7 +4975,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[78]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4547,7 +4987,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[78]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4560,7 +5000,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{78}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{84}
 }
 
 type ManagementEventsRequest struct {
@@ -4573,7 +5013,7 @@ type ManagementEventsRequest struct {
 
 func (x *ManagementEventsRequest) Reset() {
 	*x = ManagementEventsRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[79]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4585,7 +5025,7 @@ func (x *ManagementEventsRequest) String() string {
 func (*ManagementEventsRequest) ProtoMessage() {}
 
 func (x *ManagementEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[79]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4598,7 +5038,7 @@ func (x *ManagementEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagementEventsRequest.ProtoReflect.Descriptor instead.
 func (*ManagementEventsRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{79}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ManagementEventsRequest) GetAfterIndex() uint64 {
@@ -4631,7 +5071,7 @@ type ManagementEvent struct {
 
 func (x *ManagementEvent) Reset() {
 	*x = ManagementEvent{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[80]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4643,7 +5083,7 @@ func (x *ManagementEvent) String() string {
 func (*ManagementEvent) ProtoMessage() {}
 
 func (x *ManagementEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[80]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4656,7 +5096,7 @@ func (x *ManagementEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagementEvent.ProtoReflect.Descriptor instead.
 func (*ManagementEvent) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{80}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ManagementEvent) GetIndex() uint64 {
@@ -4725,7 +5165,7 @@ type ManagementEventsResponse struct {
 
 func (x *ManagementEventsResponse) Reset() {
 	*x = ManagementEventsResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[81]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4737,7 +5177,7 @@ func (x *ManagementEventsResponse) String() string {
 func (*ManagementEventsResponse) ProtoMessage() {}
 
 func (x *ManagementEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[81]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4750,7 +5190,7 @@ func (x *ManagementEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagementEventsResponse.ProtoReflect.Descriptor instead.
 func (*ManagementEventsResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{81}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ManagementEventsResponse) GetEvents() []*ManagementEvent {
@@ -4783,7 +5223,7 @@ type GossipMember struct {
 
 func (x *GossipMember) Reset() {
 	*x = GossipMember{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[82]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4795,7 +5235,7 @@ func (x *GossipMember) String() string {
 func (*GossipMember) ProtoMessage() {}
 
 func (x *GossipMember) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[82]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4808,7 +5248,7 @@ func (x *GossipMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipMember.ProtoReflect.Descriptor instead.
 func (*GossipMember) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{82}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *GossipMember) GetId() string {
@@ -4872,7 +5312,7 @@ type RegionLeader struct {
 
 func (x *RegionLeader) Reset() {
 	*x = RegionLeader{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4884,7 +5324,7 @@ func (x *RegionLeader) String() string {
 func (*RegionLeader) ProtoMessage() {}
 
 func (x *RegionLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4897,7 +5337,7 @@ func (x *RegionLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionLeader.ProtoReflect.Descriptor instead.
 func (*RegionLeader) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{83}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RegionLeader) GetRegion() string {
@@ -4925,7 +5365,7 @@ var File_transport_kmspb_kms_proto protoreflect.FileDescriptor
 
 const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\n" +
-	"\x19transport/kmspb/kms.proto\x12\ftrent.kms.v1\"\xe2\x04\n" +
+	"\x19transport/kmspb/kms.proto\x12\ftrent.kms.v1\"\xc8\x05\n" +
 	"\vKeyMetadata\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x10\n" +
 	"\x03arn\x18\x02 \x01(\tR\x03arn\x12#\n" +
@@ -4945,7 +5385,27 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x1fpending_deletion_window_in_days\x18\x0e \x01(\x05R\x1bpendingDeletionWindowInDays\x12)\n" +
 	"\x10protection_level\x18\x0f \x01(\tR\x0fprotectionLevel\x125\n" +
 	"\x17current_key_material_id\x18\x10 \x01(\tR\x14currentKeyMaterialId\x12\x16\n" +
-	"\x06region\x18\x11 \x01(\tR\x06region\";\n" +
+	"\x06region\x18\x11 \x01(\tR\x06region\x12d\n" +
+	"\x1amulti_region_configuration\x18\x12 \x01(\v2&.trent.kms.v1.MultiRegionConfigurationR\x18multiRegionConfiguration\"\xd2\x02\n" +
+	"\x18MultiRegionConfiguration\x121\n" +
+	"\x15multi_region_key_type\x18\x01 \x01(\tR\x12multiRegionKeyType\x12=\n" +
+	"\vprimary_key\x18\x02 \x01(\v2\x1c.trent.kms.v1.MultiRegionKeyR\n" +
+	"primaryKey\x12?\n" +
+	"\freplica_keys\x18\x03 \x03(\v2\x1c.trent.kms.v1.MultiRegionKeyR\vreplicaKeys\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12#\n" +
+	"\rshared_change\x18\x05 \x01(\x04R\fsharedChange\x12%\n" +
+	"\x0eapplied_change\x18\x06 \x01(\x04R\rappliedChange\x12!\n" +
+	"\fapplied_time\x18\a \x01(\x01R\vappliedTime\"\x80\x02\n" +
+	"\x0eMultiRegionKey\x12\x10\n" +
+	"\x03arn\x18\x01 \x01(\tR\x03arn\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x129\n" +
+	"\x16replication_lag_millis\x18\x04 \x01(\x03H\x00R\x14replicationLagMillis\x88\x01\x01\x12&\n" +
+	"\facked_change\x18\x05 \x01(\x04H\x01R\vackedChange\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastErrorB\x19\n" +
+	"\x17_replication_lag_millisB\x0f\n" +
+	"\r_acked_change\";\n" +
 	"\x03Tag\x12\x17\n" +
 	"\atag_key\x18\x01 \x01(\tR\x06tagKey\x12\x1b\n" +
 	"\ttag_value\x18\x02 \x01(\tR\btagValue\"\xc5\x02\n" +
@@ -4959,7 +5419,23 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\x06policy\x18\a \x01(\tR\x06policy\x12J\n" +
 	"\"bypass_policy_lockout_safety_check\x18\b \x01(\bR\x1ebypassPolicyLockoutSafetyCheck\"Q\n" +
 	"\x11CreateKeyResponse\x12<\n" +
-	"\fkey_metadata\x18\x01 \x01(\v2\x19.trent.kms.v1.KeyMetadataR\vkeyMetadata\"N\n" +
+	"\fkey_metadata\x18\x01 \x01(\v2\x19.trent.kms.v1.KeyMetadataR\vkeyMetadata\"\x80\x02\n" +
+	"\x13ReplicateKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12%\n" +
+	"\x0ereplica_region\x18\x02 \x01(\tR\rreplicaRegion\x12\x16\n" +
+	"\x06policy\x18\x03 \x01(\tR\x06policy\x12J\n" +
+	"\"bypass_policy_lockout_safety_check\x18\x04 \x01(\bR\x1ebypassPolicyLockoutSafetyCheck\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12%\n" +
+	"\x04tags\x18\x06 \x03(\v2\x11.trent.kms.v1.TagR\x04tags\"\xc0\x01\n" +
+	"\x14ReplicateKeyResponse\x12K\n" +
+	"\x14replica_key_metadata\x18\x01 \x01(\v2\x19.trent.kms.v1.KeyMetadataR\x12replicaKeyMetadata\x12%\n" +
+	"\x0ereplica_policy\x18\x02 \x01(\tR\rreplicaPolicy\x124\n" +
+	"\freplica_tags\x18\x03 \x03(\v2\x11.trent.kms.v1.TagR\vreplicaTags\"p\n" +
+	"\x1aUpdatePrimaryRegionRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12%\n" +
+	"\x0eprimary_region\x18\x02 \x01(\tR\rprimaryRegion\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\"\x1d\n" +
+	"\x1bUpdatePrimaryRegionResponse\"N\n" +
 	"\x12DescribeKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12!\n" +
 	"\fgrant_tokens\x18\x02 \x03(\tR\vgrantTokens\"S\n" +
@@ -5293,7 +5769,7 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\fRegionLeader\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
-	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress2\xa4\x18\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress2\xe7\x19\n" +
 	"\x03KMS\x12L\n" +
 	"\tCreateKey\x12\x1e.trent.kms.v1.CreateKeyRequest\x1a\x1f.trent.kms.v1.CreateKeyResponse\x12R\n" +
 	"\vDescribeKey\x12 .trent.kms.v1.DescribeKeyRequest\x1a!.trent.kms.v1.DescribeKeyResponse\x12I\n" +
@@ -5330,7 +5806,9 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"ListGrants\x12\x1f.trent.kms.v1.ListGrantsRequest\x1a .trent.kms.v1.ListGrantsResponse\x12a\n" +
 	"\x13ListRetirableGrants\x12(.trent.kms.v1.ListRetirableGrantsRequest\x1a .trent.kms.v1.ListGrantsResponse\x12R\n" +
 	"\vRetireGrant\x12 .trent.kms.v1.RetireGrantRequest\x1a!.trent.kms.v1.RetireGrantResponse\x12R\n" +
-	"\vRevokeGrant\x12 .trent.kms.v1.RevokeGrantRequest\x1a!.trent.kms.v1.RevokeGrantResponse2\x90\x02\n" +
+	"\vRevokeGrant\x12 .trent.kms.v1.RevokeGrantRequest\x1a!.trent.kms.v1.RevokeGrantResponse\x12U\n" +
+	"\fReplicateKey\x12!.trent.kms.v1.ReplicateKeyRequest\x1a\".trent.kms.v1.ReplicateKeyResponse\x12j\n" +
+	"\x13UpdatePrimaryRegion\x12(.trent.kms.v1.UpdatePrimaryRegionRequest\x1a).trent.kms.v1.UpdatePrimaryRegionResponse2\x90\x02\n" +
 	"\aCluster\x12Q\n" +
 	"\x06Status\x12\".trent.kms.v1.ClusterStatusRequest\x1a#.trent.kms.v1.ClusterStatusResponse\x12O\n" +
 	"\n" +
@@ -5349,205 +5827,221 @@ func file_transport_kmspb_kms_proto_rawDescGZIP() []byte {
 	return file_transport_kmspb_kms_proto_rawDescData
 }
 
-var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
+var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_transport_kmspb_kms_proto_goTypes = []any{
 	(*KeyMetadata)(nil),                             // 0: trent.kms.v1.KeyMetadata
-	(*Tag)(nil),                                     // 1: trent.kms.v1.Tag
-	(*CreateKeyRequest)(nil),                        // 2: trent.kms.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),                       // 3: trent.kms.v1.CreateKeyResponse
-	(*DescribeKeyRequest)(nil),                      // 4: trent.kms.v1.DescribeKeyRequest
-	(*DescribeKeyResponse)(nil),                     // 5: trent.kms.v1.DescribeKeyResponse
-	(*ListKeysRequest)(nil),                         // 6: trent.kms.v1.ListKeysRequest
-	(*KeyListEntry)(nil),                            // 7: trent.kms.v1.KeyListEntry
-	(*ListKeysResponse)(nil),                        // 8: trent.kms.v1.ListKeysResponse
-	(*UpdateKeyDescriptionRequest)(nil),             // 9: trent.kms.v1.UpdateKeyDescriptionRequest
-	(*UpdateKeyDescriptionResponse)(nil),            // 10: trent.kms.v1.UpdateKeyDescriptionResponse
-	(*EnableKeyRequest)(nil),                        // 11: trent.kms.v1.EnableKeyRequest
-	(*EnableKeyResponse)(nil),                       // 12: trent.kms.v1.EnableKeyResponse
-	(*DisableKeyRequest)(nil),                       // 13: trent.kms.v1.DisableKeyRequest
-	(*DisableKeyResponse)(nil),                      // 14: trent.kms.v1.DisableKeyResponse
-	(*ScheduleKeyDeletionRequest)(nil),              // 15: trent.kms.v1.ScheduleKeyDeletionRequest
-	(*ScheduleKeyDeletionResponse)(nil),             // 16: trent.kms.v1.ScheduleKeyDeletionResponse
-	(*CancelKeyDeletionRequest)(nil),                // 17: trent.kms.v1.CancelKeyDeletionRequest
-	(*CancelKeyDeletionResponse)(nil),               // 18: trent.kms.v1.CancelKeyDeletionResponse
-	(*EnableKeyRotationRequest)(nil),                // 19: trent.kms.v1.EnableKeyRotationRequest
-	(*EnableKeyRotationResponse)(nil),               // 20: trent.kms.v1.EnableKeyRotationResponse
-	(*DisableKeyRotationRequest)(nil),               // 21: trent.kms.v1.DisableKeyRotationRequest
-	(*DisableKeyRotationResponse)(nil),              // 22: trent.kms.v1.DisableKeyRotationResponse
-	(*GetKeyRotationStatusRequest)(nil),             // 23: trent.kms.v1.GetKeyRotationStatusRequest
-	(*GetKeyRotationStatusResponse)(nil),            // 24: trent.kms.v1.GetKeyRotationStatusResponse
-	(*RotateKeyOnDemandRequest)(nil),                // 25: trent.kms.v1.RotateKeyOnDemandRequest
-	(*RotateKeyOnDemandResponse)(nil),               // 26: trent.kms.v1.RotateKeyOnDemandResponse
-	(*ListKeyRotationsRequest)(nil),                 // 27: trent.kms.v1.ListKeyRotationsRequest
-	(*KeyRotation)(nil),                             // 28: trent.kms.v1.KeyRotation
-	(*ListKeyRotationsResponse)(nil),                // 29: trent.kms.v1.ListKeyRotationsResponse
-	(*CreateAliasRequest)(nil),                      // 30: trent.kms.v1.CreateAliasRequest
-	(*CreateAliasResponse)(nil),                     // 31: trent.kms.v1.CreateAliasResponse
-	(*UpdateAliasRequest)(nil),                      // 32: trent.kms.v1.UpdateAliasRequest
-	(*UpdateAliasResponse)(nil),                     // 33: trent.kms.v1.UpdateAliasResponse
-	(*DeleteAliasRequest)(nil),                      // 34: trent.kms.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),                     // 35: trent.kms.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),                      // 36: trent.kms.v1.ListAliasesRequest
-	(*AliasListEntry)(nil),                          // 37: trent.kms.v1.AliasListEntry
-	(*ListAliasesResponse)(nil),                     // 38: trent.kms.v1.ListAliasesResponse
-	(*TagResourceRequest)(nil),                      // 39: trent.kms.v1.TagResourceRequest
-	(*TagResourceResponse)(nil),                     // 40: trent.kms.v1.TagResourceResponse
-	(*UntagResourceRequest)(nil),                    // 41: trent.kms.v1.UntagResourceRequest
-	(*UntagResourceResponse)(nil),                   // 42: trent.kms.v1.UntagResourceResponse
-	(*ListResourceTagsRequest)(nil),                 // 43: trent.kms.v1.ListResourceTagsRequest
-	(*ListResourceTagsResponse)(nil),                // 44: trent.kms.v1.ListResourceTagsResponse
-	(*EncryptRequest)(nil),                          // 45: trent.kms.v1.EncryptRequest
-	(*EncryptResponse)(nil),                         // 46: trent.kms.v1.EncryptResponse
-	(*DecryptRequest)(nil),                          // 47: trent.kms.v1.DecryptRequest
-	(*DecryptResponse)(nil),                         // 48: trent.kms.v1.DecryptResponse
-	(*ReEncryptRequest)(nil),                        // 49: trent.kms.v1.ReEncryptRequest
-	(*ReEncryptResponse)(nil),                       // 50: trent.kms.v1.ReEncryptResponse
-	(*GenerateDataKeyRequest)(nil),                  // 51: trent.kms.v1.GenerateDataKeyRequest
-	(*GenerateDataKeyResponse)(nil),                 // 52: trent.kms.v1.GenerateDataKeyResponse
-	(*GenerateDataKeyWithoutPlaintextRequest)(nil),  // 53: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	(*GenerateDataKeyWithoutPlaintextResponse)(nil), // 54: trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	(*GenerateRandomRequest)(nil),                   // 55: trent.kms.v1.GenerateRandomRequest
-	(*GenerateRandomResponse)(nil),                  // 56: trent.kms.v1.GenerateRandomResponse
-	(*PutKeyPolicyRequest)(nil),                     // 57: trent.kms.v1.PutKeyPolicyRequest
-	(*PutKeyPolicyResponse)(nil),                    // 58: trent.kms.v1.PutKeyPolicyResponse
-	(*GetKeyPolicyRequest)(nil),                     // 59: trent.kms.v1.GetKeyPolicyRequest
-	(*GetKeyPolicyResponse)(nil),                    // 60: trent.kms.v1.GetKeyPolicyResponse
-	(*ListKeyPoliciesRequest)(nil),                  // 61: trent.kms.v1.ListKeyPoliciesRequest
-	(*ListKeyPoliciesResponse)(nil),                 // 62: trent.kms.v1.ListKeyPoliciesResponse
-	(*GrantConstraints)(nil),                        // 63: trent.kms.v1.GrantConstraints
-	(*CreateGrantRequest)(nil),                      // 64: trent.kms.v1.CreateGrantRequest
-	(*CreateGrantResponse)(nil),                     // 65: trent.kms.v1.CreateGrantResponse
-	(*GrantListEntry)(nil),                          // 66: trent.kms.v1.GrantListEntry
-	(*ListGrantsRequest)(nil),                       // 67: trent.kms.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),                      // 68: trent.kms.v1.ListGrantsResponse
-	(*ListRetirableGrantsRequest)(nil),              // 69: trent.kms.v1.ListRetirableGrantsRequest
-	(*RetireGrantRequest)(nil),                      // 70: trent.kms.v1.RetireGrantRequest
-	(*RetireGrantResponse)(nil),                     // 71: trent.kms.v1.RetireGrantResponse
-	(*RevokeGrantRequest)(nil),                      // 72: trent.kms.v1.RevokeGrantRequest
-	(*RevokeGrantResponse)(nil),                     // 73: trent.kms.v1.RevokeGrantResponse
-	(*ClusterStatusRequest)(nil),                    // 74: trent.kms.v1.ClusterStatusRequest
-	(*NodeStatus)(nil),                              // 75: trent.kms.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),                   // 76: trent.kms.v1.ClusterStatusResponse
-	(*RemoveNodeRequest)(nil),                       // 77: trent.kms.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),                      // 78: trent.kms.v1.RemoveNodeResponse
-	(*ManagementEventsRequest)(nil),                 // 79: trent.kms.v1.ManagementEventsRequest
-	(*ManagementEvent)(nil),                         // 80: trent.kms.v1.ManagementEvent
-	(*ManagementEventsResponse)(nil),                // 81: trent.kms.v1.ManagementEventsResponse
-	(*GossipMember)(nil),                            // 82: trent.kms.v1.GossipMember
-	(*RegionLeader)(nil),                            // 83: trent.kms.v1.RegionLeader
-	nil,                                             // 84: trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	nil,                                             // 85: trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	nil,                                             // 86: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	nil,                                             // 87: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	nil,                                             // 88: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	nil,                                             // 89: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	nil,                                             // 90: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	nil,                                             // 91: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	(*MultiRegionConfiguration)(nil),                // 1: trent.kms.v1.MultiRegionConfiguration
+	(*MultiRegionKey)(nil),                          // 2: trent.kms.v1.MultiRegionKey
+	(*Tag)(nil),                                     // 3: trent.kms.v1.Tag
+	(*CreateKeyRequest)(nil),                        // 4: trent.kms.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),                       // 5: trent.kms.v1.CreateKeyResponse
+	(*ReplicateKeyRequest)(nil),                     // 6: trent.kms.v1.ReplicateKeyRequest
+	(*ReplicateKeyResponse)(nil),                    // 7: trent.kms.v1.ReplicateKeyResponse
+	(*UpdatePrimaryRegionRequest)(nil),              // 8: trent.kms.v1.UpdatePrimaryRegionRequest
+	(*UpdatePrimaryRegionResponse)(nil),             // 9: trent.kms.v1.UpdatePrimaryRegionResponse
+	(*DescribeKeyRequest)(nil),                      // 10: trent.kms.v1.DescribeKeyRequest
+	(*DescribeKeyResponse)(nil),                     // 11: trent.kms.v1.DescribeKeyResponse
+	(*ListKeysRequest)(nil),                         // 12: trent.kms.v1.ListKeysRequest
+	(*KeyListEntry)(nil),                            // 13: trent.kms.v1.KeyListEntry
+	(*ListKeysResponse)(nil),                        // 14: trent.kms.v1.ListKeysResponse
+	(*UpdateKeyDescriptionRequest)(nil),             // 15: trent.kms.v1.UpdateKeyDescriptionRequest
+	(*UpdateKeyDescriptionResponse)(nil),            // 16: trent.kms.v1.UpdateKeyDescriptionResponse
+	(*EnableKeyRequest)(nil),                        // 17: trent.kms.v1.EnableKeyRequest
+	(*EnableKeyResponse)(nil),                       // 18: trent.kms.v1.EnableKeyResponse
+	(*DisableKeyRequest)(nil),                       // 19: trent.kms.v1.DisableKeyRequest
+	(*DisableKeyResponse)(nil),                      // 20: trent.kms.v1.DisableKeyResponse
+	(*ScheduleKeyDeletionRequest)(nil),              // 21: trent.kms.v1.ScheduleKeyDeletionRequest
+	(*ScheduleKeyDeletionResponse)(nil),             // 22: trent.kms.v1.ScheduleKeyDeletionResponse
+	(*CancelKeyDeletionRequest)(nil),                // 23: trent.kms.v1.CancelKeyDeletionRequest
+	(*CancelKeyDeletionResponse)(nil),               // 24: trent.kms.v1.CancelKeyDeletionResponse
+	(*EnableKeyRotationRequest)(nil),                // 25: trent.kms.v1.EnableKeyRotationRequest
+	(*EnableKeyRotationResponse)(nil),               // 26: trent.kms.v1.EnableKeyRotationResponse
+	(*DisableKeyRotationRequest)(nil),               // 27: trent.kms.v1.DisableKeyRotationRequest
+	(*DisableKeyRotationResponse)(nil),              // 28: trent.kms.v1.DisableKeyRotationResponse
+	(*GetKeyRotationStatusRequest)(nil),             // 29: trent.kms.v1.GetKeyRotationStatusRequest
+	(*GetKeyRotationStatusResponse)(nil),            // 30: trent.kms.v1.GetKeyRotationStatusResponse
+	(*RotateKeyOnDemandRequest)(nil),                // 31: trent.kms.v1.RotateKeyOnDemandRequest
+	(*RotateKeyOnDemandResponse)(nil),               // 32: trent.kms.v1.RotateKeyOnDemandResponse
+	(*ListKeyRotationsRequest)(nil),                 // 33: trent.kms.v1.ListKeyRotationsRequest
+	(*KeyRotation)(nil),                             // 34: trent.kms.v1.KeyRotation
+	(*ListKeyRotationsResponse)(nil),                // 35: trent.kms.v1.ListKeyRotationsResponse
+	(*CreateAliasRequest)(nil),                      // 36: trent.kms.v1.CreateAliasRequest
+	(*CreateAliasResponse)(nil),                     // 37: trent.kms.v1.CreateAliasResponse
+	(*UpdateAliasRequest)(nil),                      // 38: trent.kms.v1.UpdateAliasRequest
+	(*UpdateAliasResponse)(nil),                     // 39: trent.kms.v1.UpdateAliasResponse
+	(*DeleteAliasRequest)(nil),                      // 40: trent.kms.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),                     // 41: trent.kms.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),                      // 42: trent.kms.v1.ListAliasesRequest
+	(*AliasListEntry)(nil),                          // 43: trent.kms.v1.AliasListEntry
+	(*ListAliasesResponse)(nil),                     // 44: trent.kms.v1.ListAliasesResponse
+	(*TagResourceRequest)(nil),                      // 45: trent.kms.v1.TagResourceRequest
+	(*TagResourceResponse)(nil),                     // 46: trent.kms.v1.TagResourceResponse
+	(*UntagResourceRequest)(nil),                    // 47: trent.kms.v1.UntagResourceRequest
+	(*UntagResourceResponse)(nil),                   // 48: trent.kms.v1.UntagResourceResponse
+	(*ListResourceTagsRequest)(nil),                 // 49: trent.kms.v1.ListResourceTagsRequest
+	(*ListResourceTagsResponse)(nil),                // 50: trent.kms.v1.ListResourceTagsResponse
+	(*EncryptRequest)(nil),                          // 51: trent.kms.v1.EncryptRequest
+	(*EncryptResponse)(nil),                         // 52: trent.kms.v1.EncryptResponse
+	(*DecryptRequest)(nil),                          // 53: trent.kms.v1.DecryptRequest
+	(*DecryptResponse)(nil),                         // 54: trent.kms.v1.DecryptResponse
+	(*ReEncryptRequest)(nil),                        // 55: trent.kms.v1.ReEncryptRequest
+	(*ReEncryptResponse)(nil),                       // 56: trent.kms.v1.ReEncryptResponse
+	(*GenerateDataKeyRequest)(nil),                  // 57: trent.kms.v1.GenerateDataKeyRequest
+	(*GenerateDataKeyResponse)(nil),                 // 58: trent.kms.v1.GenerateDataKeyResponse
+	(*GenerateDataKeyWithoutPlaintextRequest)(nil),  // 59: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	(*GenerateDataKeyWithoutPlaintextResponse)(nil), // 60: trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	(*GenerateRandomRequest)(nil),                   // 61: trent.kms.v1.GenerateRandomRequest
+	(*GenerateRandomResponse)(nil),                  // 62: trent.kms.v1.GenerateRandomResponse
+	(*PutKeyPolicyRequest)(nil),                     // 63: trent.kms.v1.PutKeyPolicyRequest
+	(*PutKeyPolicyResponse)(nil),                    // 64: trent.kms.v1.PutKeyPolicyResponse
+	(*GetKeyPolicyRequest)(nil),                     // 65: trent.kms.v1.GetKeyPolicyRequest
+	(*GetKeyPolicyResponse)(nil),                    // 66: trent.kms.v1.GetKeyPolicyResponse
+	(*ListKeyPoliciesRequest)(nil),                  // 67: trent.kms.v1.ListKeyPoliciesRequest
+	(*ListKeyPoliciesResponse)(nil),                 // 68: trent.kms.v1.ListKeyPoliciesResponse
+	(*GrantConstraints)(nil),                        // 69: trent.kms.v1.GrantConstraints
+	(*CreateGrantRequest)(nil),                      // 70: trent.kms.v1.CreateGrantRequest
+	(*CreateGrantResponse)(nil),                     // 71: trent.kms.v1.CreateGrantResponse
+	(*GrantListEntry)(nil),                          // 72: trent.kms.v1.GrantListEntry
+	(*ListGrantsRequest)(nil),                       // 73: trent.kms.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),                      // 74: trent.kms.v1.ListGrantsResponse
+	(*ListRetirableGrantsRequest)(nil),              // 75: trent.kms.v1.ListRetirableGrantsRequest
+	(*RetireGrantRequest)(nil),                      // 76: trent.kms.v1.RetireGrantRequest
+	(*RetireGrantResponse)(nil),                     // 77: trent.kms.v1.RetireGrantResponse
+	(*RevokeGrantRequest)(nil),                      // 78: trent.kms.v1.RevokeGrantRequest
+	(*RevokeGrantResponse)(nil),                     // 79: trent.kms.v1.RevokeGrantResponse
+	(*ClusterStatusRequest)(nil),                    // 80: trent.kms.v1.ClusterStatusRequest
+	(*NodeStatus)(nil),                              // 81: trent.kms.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),                   // 82: trent.kms.v1.ClusterStatusResponse
+	(*RemoveNodeRequest)(nil),                       // 83: trent.kms.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),                      // 84: trent.kms.v1.RemoveNodeResponse
+	(*ManagementEventsRequest)(nil),                 // 85: trent.kms.v1.ManagementEventsRequest
+	(*ManagementEvent)(nil),                         // 86: trent.kms.v1.ManagementEvent
+	(*ManagementEventsResponse)(nil),                // 87: trent.kms.v1.ManagementEventsResponse
+	(*GossipMember)(nil),                            // 88: trent.kms.v1.GossipMember
+	(*RegionLeader)(nil),                            // 89: trent.kms.v1.RegionLeader
+	nil,                                             // 90: trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	nil,                                             // 91: trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	nil,                                             // 92: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	nil,                                             // 93: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	nil,                                             // 94: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	nil,                                             // 95: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	nil,                                             // 96: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	nil,                                             // 97: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
 }
 var file_transport_kmspb_kms_proto_depIdxs = []int32{
-	1,  // 0: trent.kms.v1.CreateKeyRequest.tags:type_name -> trent.kms.v1.Tag
-	0,  // 1: trent.kms.v1.CreateKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
-	0,  // 2: trent.kms.v1.DescribeKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
-	7,  // 3: trent.kms.v1.ListKeysResponse.keys:type_name -> trent.kms.v1.KeyListEntry
-	28, // 4: trent.kms.v1.ListKeyRotationsResponse.rotations:type_name -> trent.kms.v1.KeyRotation
-	37, // 5: trent.kms.v1.ListAliasesResponse.aliases:type_name -> trent.kms.v1.AliasListEntry
-	1,  // 6: trent.kms.v1.TagResourceRequest.tags:type_name -> trent.kms.v1.Tag
-	1,  // 7: trent.kms.v1.ListResourceTagsResponse.tags:type_name -> trent.kms.v1.Tag
-	84, // 8: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	85, // 9: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	86, // 10: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	87, // 11: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	88, // 12: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	89, // 13: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	90, // 14: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	91, // 15: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
-	63, // 16: trent.kms.v1.CreateGrantRequest.constraints:type_name -> trent.kms.v1.GrantConstraints
-	63, // 17: trent.kms.v1.GrantListEntry.constraints:type_name -> trent.kms.v1.GrantConstraints
-	66, // 18: trent.kms.v1.ListGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
-	75, // 19: trent.kms.v1.ClusterStatusResponse.nodes:type_name -> trent.kms.v1.NodeStatus
-	82, // 20: trent.kms.v1.ClusterStatusResponse.lan_members:type_name -> trent.kms.v1.GossipMember
-	82, // 21: trent.kms.v1.ClusterStatusResponse.wan_members:type_name -> trent.kms.v1.GossipMember
-	83, // 22: trent.kms.v1.ClusterStatusResponse.region_leaders:type_name -> trent.kms.v1.RegionLeader
-	80, // 23: trent.kms.v1.ManagementEventsResponse.events:type_name -> trent.kms.v1.ManagementEvent
-	2,  // 24: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
-	4,  // 25: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
-	6,  // 26: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
-	9,  // 27: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
-	11, // 28: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
-	13, // 29: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
-	15, // 30: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
-	17, // 31: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
-	19, // 32: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
-	21, // 33: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
-	23, // 34: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
-	25, // 35: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
-	27, // 36: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
-	30, // 37: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
-	32, // 38: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
-	34, // 39: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
-	36, // 40: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
-	39, // 41: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
-	41, // 42: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
-	43, // 43: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
-	45, // 44: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
-	47, // 45: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
-	49, // 46: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
-	51, // 47: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
-	53, // 48: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	55, // 49: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
-	57, // 50: trent.kms.v1.KMS.PutKeyPolicy:input_type -> trent.kms.v1.PutKeyPolicyRequest
-	59, // 51: trent.kms.v1.KMS.GetKeyPolicy:input_type -> trent.kms.v1.GetKeyPolicyRequest
-	61, // 52: trent.kms.v1.KMS.ListKeyPolicies:input_type -> trent.kms.v1.ListKeyPoliciesRequest
-	64, // 53: trent.kms.v1.KMS.CreateGrant:input_type -> trent.kms.v1.CreateGrantRequest
-	67, // 54: trent.kms.v1.KMS.ListGrants:input_type -> trent.kms.v1.ListGrantsRequest
-	69, // 55: trent.kms.v1.KMS.ListRetirableGrants:input_type -> trent.kms.v1.ListRetirableGrantsRequest
-	70, // 56: trent.kms.v1.KMS.RetireGrant:input_type -> trent.kms.v1.RetireGrantRequest
-	72, // 57: trent.kms.v1.KMS.RevokeGrant:input_type -> trent.kms.v1.RevokeGrantRequest
-	74, // 58: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
-	77, // 59: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
-	79, // 60: trent.kms.v1.Cluster.ManagementEvents:input_type -> trent.kms.v1.ManagementEventsRequest
-	3,  // 61: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
-	5,  // 62: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
-	8,  // 63: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
-	10, // 64: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
-	12, // 65: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
-	14, // 66: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
-	16, // 67: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
-	18, // 68: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
-	20, // 69: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
-	22, // 70: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
-	24, // 71: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
-	26, // 72: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
-	29, // 73: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
-	31, // 74: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
-	33, // 75: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
-	35, // 76: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
-	38, // 77: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
-	40, // 78: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
-	42, // 79: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
-	44, // 80: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
-	46, // 81: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
-	48, // 82: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
-	50, // 83: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
-	52, // 84: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
-	54, // 85: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	56, // 86: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
-	58, // 87: trent.kms.v1.KMS.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
-	60, // 88: trent.kms.v1.KMS.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
-	62, // 89: trent.kms.v1.KMS.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
-	65, // 90: trent.kms.v1.KMS.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
-	68, // 91: trent.kms.v1.KMS.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
-	68, // 92: trent.kms.v1.KMS.ListRetirableGrants:output_type -> trent.kms.v1.ListGrantsResponse
-	71, // 93: trent.kms.v1.KMS.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
-	73, // 94: trent.kms.v1.KMS.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
-	76, // 95: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
-	78, // 96: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
-	81, // 97: trent.kms.v1.Cluster.ManagementEvents:output_type -> trent.kms.v1.ManagementEventsResponse
-	61, // [61:98] is the sub-list for method output_type
-	24, // [24:61] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	1,  // 0: trent.kms.v1.KeyMetadata.multi_region_configuration:type_name -> trent.kms.v1.MultiRegionConfiguration
+	2,  // 1: trent.kms.v1.MultiRegionConfiguration.primary_key:type_name -> trent.kms.v1.MultiRegionKey
+	2,  // 2: trent.kms.v1.MultiRegionConfiguration.replica_keys:type_name -> trent.kms.v1.MultiRegionKey
+	3,  // 3: trent.kms.v1.CreateKeyRequest.tags:type_name -> trent.kms.v1.Tag
+	0,  // 4: trent.kms.v1.CreateKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
+	3,  // 5: trent.kms.v1.ReplicateKeyRequest.tags:type_name -> trent.kms.v1.Tag
+	0,  // 6: trent.kms.v1.ReplicateKeyResponse.replica_key_metadata:type_name -> trent.kms.v1.KeyMetadata
+	3,  // 7: trent.kms.v1.ReplicateKeyResponse.replica_tags:type_name -> trent.kms.v1.Tag
+	0,  // 8: trent.kms.v1.DescribeKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
+	13, // 9: trent.kms.v1.ListKeysResponse.keys:type_name -> trent.kms.v1.KeyListEntry
+	34, // 10: trent.kms.v1.ListKeyRotationsResponse.rotations:type_name -> trent.kms.v1.KeyRotation
+	43, // 11: trent.kms.v1.ListAliasesResponse.aliases:type_name -> trent.kms.v1.AliasListEntry
+	3,  // 12: trent.kms.v1.TagResourceRequest.tags:type_name -> trent.kms.v1.Tag
+	3,  // 13: trent.kms.v1.ListResourceTagsResponse.tags:type_name -> trent.kms.v1.Tag
+	90, // 14: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	91, // 15: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	92, // 16: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	93, // 17: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	94, // 18: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	95, // 19: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	96, // 20: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	97, // 21: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	69, // 22: trent.kms.v1.CreateGrantRequest.constraints:type_name -> trent.kms.v1.GrantConstraints
+	69, // 23: trent.kms.v1.GrantListEntry.constraints:type_name -> trent.kms.v1.GrantConstraints
+	72, // 24: trent.kms.v1.ListGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
+	81, // 25: trent.kms.v1.ClusterStatusResponse.nodes:type_name -> trent.kms.v1.NodeStatus
+	88, // 26: trent.kms.v1.ClusterStatusResponse.lan_members:type_name -> trent.kms.v1.GossipMember
+	88, // 27: trent.kms.v1.ClusterStatusResponse.wan_members:type_name -> trent.kms.v1.GossipMember
+	89, // 28: trent.kms.v1.ClusterStatusResponse.region_leaders:type_name -> trent.kms.v1.RegionLeader
+	86, // 29: trent.kms.v1.ManagementEventsResponse.events:type_name -> trent.kms.v1.ManagementEvent
+	4,  // 30: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
+	10, // 31: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
+	12, // 32: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
+	15, // 33: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
+	17, // 34: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
+	19, // 35: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
+	21, // 36: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
+	23, // 37: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
+	25, // 38: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
+	27, // 39: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
+	29, // 40: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
+	31, // 41: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
+	33, // 42: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
+	36, // 43: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
+	38, // 44: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
+	40, // 45: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
+	42, // 46: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
+	45, // 47: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
+	47, // 48: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
+	49, // 49: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
+	51, // 50: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
+	53, // 51: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
+	55, // 52: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
+	57, // 53: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
+	59, // 54: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	61, // 55: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
+	63, // 56: trent.kms.v1.KMS.PutKeyPolicy:input_type -> trent.kms.v1.PutKeyPolicyRequest
+	65, // 57: trent.kms.v1.KMS.GetKeyPolicy:input_type -> trent.kms.v1.GetKeyPolicyRequest
+	67, // 58: trent.kms.v1.KMS.ListKeyPolicies:input_type -> trent.kms.v1.ListKeyPoliciesRequest
+	70, // 59: trent.kms.v1.KMS.CreateGrant:input_type -> trent.kms.v1.CreateGrantRequest
+	73, // 60: trent.kms.v1.KMS.ListGrants:input_type -> trent.kms.v1.ListGrantsRequest
+	75, // 61: trent.kms.v1.KMS.ListRetirableGrants:input_type -> trent.kms.v1.ListRetirableGrantsRequest
+	76, // 62: trent.kms.v1.KMS.RetireGrant:input_type -> trent.kms.v1.RetireGrantRequest
+	78, // 63: trent.kms.v1.KMS.RevokeGrant:input_type -> trent.kms.v1.RevokeGrantRequest
+	6,  // 64: trent.kms.v1.KMS.ReplicateKey:input_type -> trent.kms.v1.ReplicateKeyRequest
+	8,  // 65: trent.kms.v1.KMS.UpdatePrimaryRegion:input_type -> trent.kms.v1.UpdatePrimaryRegionRequest
+	80, // 66: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
+	83, // 67: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
+	85, // 68: trent.kms.v1.Cluster.ManagementEvents:input_type -> trent.kms.v1.ManagementEventsRequest
+	5,  // 69: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
+	11, // 70: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
+	14, // 71: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
+	16, // 72: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
+	18, // 73: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
+	20, // 74: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
+	22, // 75: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
+	24, // 76: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
+	26, // 77: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
+	28, // 78: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
+	30, // 79: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
+	32, // 80: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
+	35, // 81: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
+	37, // 82: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
+	39, // 83: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
+	41, // 84: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
+	44, // 85: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
+	46, // 86: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
+	48, // 87: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
+	50, // 88: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
+	52, // 89: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
+	54, // 90: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
+	56, // 91: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
+	58, // 92: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
+	60, // 93: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	62, // 94: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
+	64, // 95: trent.kms.v1.KMS.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
+	66, // 96: trent.kms.v1.KMS.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
+	68, // 97: trent.kms.v1.KMS.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
+	71, // 98: trent.kms.v1.KMS.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
+	74, // 99: trent.kms.v1.KMS.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	74, // 100: trent.kms.v1.KMS.ListRetirableGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	77, // 101: trent.kms.v1.KMS.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
+	79, // 102: trent.kms.v1.KMS.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
+	7,  // 103: trent.kms.v1.KMS.ReplicateKey:output_type -> trent.kms.v1.ReplicateKeyResponse
+	9,  // 104: trent.kms.v1.KMS.UpdatePrimaryRegion:output_type -> trent.kms.v1.UpdatePrimaryRegionResponse
+	82, // 105: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
+	84, // 106: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
+	87, // 107: trent.kms.v1.Cluster.ManagementEvents:output_type -> trent.kms.v1.ManagementEventsResponse
+	69, // [69:108] is the sub-list for method output_type
+	30, // [30:69] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_transport_kmspb_kms_proto_init() }
@@ -5555,13 +6049,14 @@ func file_transport_kmspb_kms_proto_init() {
 	if File_transport_kmspb_kms_proto != nil {
 		return
 	}
+	file_transport_kmspb_kms_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_kmspb_kms_proto_rawDesc), len(file_transport_kmspb_kms_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   92,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -58,6 +58,8 @@ const (
 	KMS_ListRetirableGrants_FullMethodName             = "/trent.kms.v1.KMS/ListRetirableGrants"
 	KMS_RetireGrant_FullMethodName                     = "/trent.kms.v1.KMS/RetireGrant"
 	KMS_RevokeGrant_FullMethodName                     = "/trent.kms.v1.KMS/RevokeGrant"
+	KMS_ReplicateKey_FullMethodName                    = "/trent.kms.v1.KMS/ReplicateKey"
+	KMS_UpdatePrimaryRegion_FullMethodName             = "/trent.kms.v1.KMS/UpdatePrimaryRegion"
 )
 
 // KMSClient is the client API for KMS service.
@@ -98,6 +100,10 @@ type KMSClient interface {
 	ListRetirableGrants(ctx context.Context, in *ListRetirableGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error)
 	RetireGrant(ctx context.Context, in *RetireGrantRequest, opts ...grpc.CallOption) (*RetireGrantResponse, error)
 	RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opts ...grpc.CallOption) (*RevokeGrantResponse, error)
+	// Multi-region keys. ReplicateKey is called in the primary region and
+	// returns before the replica exists; the replicator creates it.
+	ReplicateKey(ctx context.Context, in *ReplicateKeyRequest, opts ...grpc.CallOption) (*ReplicateKeyResponse, error)
+	UpdatePrimaryRegion(ctx context.Context, in *UpdatePrimaryRegionRequest, opts ...grpc.CallOption) (*UpdatePrimaryRegionResponse, error)
 }
 
 type kMSClient struct {
@@ -448,6 +454,26 @@ func (c *kMSClient) RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opt
 	return out, nil
 }
 
+func (c *kMSClient) ReplicateKey(ctx context.Context, in *ReplicateKeyRequest, opts ...grpc.CallOption) (*ReplicateKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplicateKeyResponse)
+	err := c.cc.Invoke(ctx, KMS_ReplicateKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kMSClient) UpdatePrimaryRegion(ctx context.Context, in *UpdatePrimaryRegionRequest, opts ...grpc.CallOption) (*UpdatePrimaryRegionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePrimaryRegionResponse)
+	err := c.cc.Invoke(ctx, KMS_UpdatePrimaryRegion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KMSServer is the server API for KMS service.
 // All implementations must embed UnimplementedKMSServer
 // for forward compatibility.
@@ -486,6 +512,10 @@ type KMSServer interface {
 	ListRetirableGrants(context.Context, *ListRetirableGrantsRequest) (*ListGrantsResponse, error)
 	RetireGrant(context.Context, *RetireGrantRequest) (*RetireGrantResponse, error)
 	RevokeGrant(context.Context, *RevokeGrantRequest) (*RevokeGrantResponse, error)
+	// Multi-region keys. ReplicateKey is called in the primary region and
+	// returns before the replica exists; the replicator creates it.
+	ReplicateKey(context.Context, *ReplicateKeyRequest) (*ReplicateKeyResponse, error)
+	UpdatePrimaryRegion(context.Context, *UpdatePrimaryRegionRequest) (*UpdatePrimaryRegionResponse, error)
 	mustEmbedUnimplementedKMSServer()
 }
 
@@ -597,6 +627,12 @@ func (UnimplementedKMSServer) RetireGrant(context.Context, *RetireGrantRequest) 
 }
 func (UnimplementedKMSServer) RevokeGrant(context.Context, *RevokeGrantRequest) (*RevokeGrantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeGrant not implemented")
+}
+func (UnimplementedKMSServer) ReplicateKey(context.Context, *ReplicateKeyRequest) (*ReplicateKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplicateKey not implemented")
+}
+func (UnimplementedKMSServer) UpdatePrimaryRegion(context.Context, *UpdatePrimaryRegionRequest) (*UpdatePrimaryRegionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePrimaryRegion not implemented")
 }
 func (UnimplementedKMSServer) mustEmbedUnimplementedKMSServer() {}
 func (UnimplementedKMSServer) testEmbeddedByValue()             {}
@@ -1231,6 +1267,42 @@ func _KMS_RevokeGrant_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KMS_ReplicateKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicateKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).ReplicateKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_ReplicateKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).ReplicateKey(ctx, req.(*ReplicateKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KMS_UpdatePrimaryRegion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePrimaryRegionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KMSServer).UpdatePrimaryRegion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KMS_UpdatePrimaryRegion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KMSServer).UpdatePrimaryRegion(ctx, req.(*UpdatePrimaryRegionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KMS_ServiceDesc is the grpc.ServiceDesc for KMS service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1373,6 +1445,14 @@ var KMS_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeGrant",
 			Handler:    _KMS_RevokeGrant_Handler,
+		},
+		{
+			MethodName: "ReplicateKey",
+			Handler:    _KMS_ReplicateKey_Handler,
+		},
+		{
+			MethodName: "UpdatePrimaryRegion",
+			Handler:    _KMS_UpdatePrimaryRegion_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
