@@ -96,6 +96,11 @@ func (r *Replicator) pin(ctx context.Context, region string, key []byte) error {
 	_, err := r.cfg.Propose(ctx, &fsmpb.Command{Principal: systemPrincipal, Op: &fsmpb.Command_PinPeerRegion{
 		PinPeerRegion: &fsmpb.PinPeerRegion{Region: region, PublicKey: key},
 	}})
+	if errors.Is(err, fsm.ErrInvalidState) {
+		// Pinned meanwhile (this node had not applied the pin yet) to
+		// another key: the Raft log decides, and it says forged.
+		return fmt.Errorf("%w: signed with another key than the one pinned for region %s", ErrForged, region)
+	}
 	if err != nil {
 		return fmt.Errorf("pin region %s's signing key: %w", region, err)
 	}
