@@ -301,7 +301,6 @@ func TestReplicationThroughLatencyAndPartition(t *testing.T) {
 	decryptsEverywhere(t, blobs, eu, us)
 }
 
-
 func updatePrimary(t *testing.T, r *nodetest.Region, i int, id, region string, force bool) {
 	t.Helper()
 	_, err := r.KMS(i).UpdatePrimaryRegion(ctxT(t), &kmspb.UpdatePrimaryRegionRequest{KeyId: id, PrimaryRegion: region, Force: force})
