@@ -24,7 +24,7 @@ import (
 const gossipWait = 20 * time.Second
 
 // gossipKeyFile writes a gossip keyring every node of a test shares.
-func gossipKeyFile(t *testing.T) string {
+func gossipKeyFile(t testing.TB) string {
 	t.Helper()
 	k, err := node.NewGossipKey()
 	if err != nil {

@@ -82,7 +82,7 @@ func (c *linkedClient) Ship(ctx context.Context, in *replpb.ShipRequest, opts ..
 
 // twoRegions starts eu-1 and us-1, three nodes each, linked by gossip (one
 // WAN seed) and one CA, with replication shipping through l.
-func twoRegions(t *testing.T, l *link) (eu, us *nodetest.Region) {
+func twoRegions(t testing.TB, l *link) (eu, us *nodetest.Region) {
 	t.Helper()
 	keys := gossipKeyFile(t)
 	repl := func(cfg *node.Config) {
@@ -116,7 +116,7 @@ func twoRegions(t *testing.T, l *link) (eu, us *nodetest.Region) {
 	return eu, us
 }
 
-func describe(t *testing.T, r *nodetest.Region, i int, id string) (*kmspb.KeyMetadata, error) {
+func describe(t testing.TB, r *nodetest.Region, i int, id string) (*kmspb.KeyMetadata, error) {
 	t.Helper()
 	out, err := r.KMS(i).DescribeKey(ctxT(t), &kmspb.DescribeKeyRequest{KeyId: id})
 	return out.GetKeyMetadata(), err
@@ -134,7 +134,7 @@ func replicaOf(md *kmspb.KeyMetadata, region string) *kmspb.MultiRegionKey {
 
 // caughtUp reports whether the primary seen from r's node i records region
 // as active with every change acked.
-func caughtUp(t *testing.T, r *nodetest.Region, i int, id, region string) bool {
+func caughtUp(t testing.TB, r *nodetest.Region, i int, id, region string) bool {
 	md, err := describe(t, r, i, id)
 	if err != nil {
 		return false
@@ -143,7 +143,7 @@ func caughtUp(t *testing.T, r *nodetest.Region, i int, id, region string) bool {
 	return rep != nil && rep.GetStatus() == "ACTIVE" && rep.GetAckedChange() == md.GetMultiRegionConfiguration().GetSharedChange()
 }
 
-func createMRK(t *testing.T, r *nodetest.Region, i int) string {
+func createMRK(t testing.TB, r *nodetest.Region, i int) string {
 	t.Helper()
 	out, err := r.KMS(i).CreateKey(ctxT(t), &kmspb.CreateKeyRequest{MultiRegion: true, Description: "primary copy"})
 	if err != nil {
@@ -152,7 +152,7 @@ func createMRK(t *testing.T, r *nodetest.Region, i int) string {
 	return out.GetKeyMetadata().GetKeyId()
 }
 
-func replicate(t *testing.T, r *nodetest.Region, i int, id, region string) {
+func replicate(t testing.TB, r *nodetest.Region, i int, id, region string) {
 	t.Helper()
 	_, err := r.KMS(i).ReplicateKey(ctxT(t), &kmspb.ReplicateKeyRequest{KeyId: id, ReplicaRegion: region, Description: "replica copy"})
 	if err != nil {
@@ -160,7 +160,7 @@ func replicate(t *testing.T, r *nodetest.Region, i int, id, region string) {
 	}
 }
 
-func encryptIn(t *testing.T, r *nodetest.Region, i int, id, text string) []byte {
+func encryptIn(t testing.TB, r *nodetest.Region, i int, id, text string) []byte {
 	t.Helper()
 	out, err := r.KMS(i).Encrypt(ctxT(t), &kmspb.EncryptRequest{KeyId: id, Plaintext: []byte(text)})
 	if err != nil {

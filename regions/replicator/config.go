@@ -24,7 +24,7 @@ const (
 	defaultMaxBatch     = 64
 	// Concurrent shipments per destination: a change made while one is in
 	// flight leaves at once instead of a round trip later.
-	maxInFlight = 4
+	maxInFlight = 16
 )
 
 // Config wires a Replicator to its node.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -39,10 +40,14 @@ func (r *Replicator) Ship(ctx context.Context, from string, req *replpb.ShipRequ
 		}
 		return nil, err
 	}
+	// Changes of distinct keys are independent: applied side by side,
+	// their Raft proposals share log writes and the HSM works on several.
 	results := make([]*replpb.KeyResult, len(batch.GetChanges()))
+	var wg sync.WaitGroup
 	for i, c := range batch.GetChanges() {
-		results[i] = r.apply(ctx, from, c)
+		wg.Go(func() { results[i] = r.apply(ctx, from, c) })
 	}
+	wg.Wait()
 	return &replpb.ShipResponse{Results: results}, nil
 }
 

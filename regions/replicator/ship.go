@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -243,7 +244,11 @@ func (r *Replicator) record(ctx context.Context, d *destination, work []item, ch
 		return 0, fmt.Errorf("region %s answered %d results for %d changes", d.name, len(results), len(work))
 	}
 	applied := 0
-	var firstErr error
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
 	for i, it := range work {
 		res := results[i]
 		if res.GetApplied() {
@@ -257,11 +262,17 @@ func (r *Replicator) record(ctx context.Context, d *destination, work []item, ch
 		if cmd == nil {
 			continue
 		}
-		if _, err := r.cfg.Propose(ctx, cmd); err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("record %s's answer for key %s: %w", d.name, it.key.GetKeyId(), err)
-		}
+		// Side by side, so that the acks share Raft log writes.
+		wg.Go(func() {
+			if _, err := r.cfg.Propose(ctx, cmd); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("record %s's answer for key %s: %w", d.name, it.key.GetKeyId(), err))
+				mu.Unlock()
+			}
+		})
 	}
-	return applied, firstErr
+	wg.Wait()
+	return applied, errors.Join(errs...)
 }
 
 // ackFor is the command recording one answer at the primary, or nil when
