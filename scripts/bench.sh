@@ -17,6 +17,8 @@
 #   BENCH_CONCURRENCY   concurrency of the main benchmarks (default 64)
 #   BENCH_HSM           soft|softhsm, the cluster's HSM (default soft)
 #   BENCH_SKIP_CLUSTER  1 to measure the baselines only
+#   BENCH_SKIP_REPLICATION  1 to skip the replication figures
+#   BENCH_PARTITION     partition of the catch-up figure (default 30s)
 #   KMSD                a prebuilt kmsd to use instead of building one
 #
 # Exits 1 if a benchmark could not run; a missed target is reported, not
@@ -184,6 +186,40 @@ ratio "Encrypt rate / bare gRPC+TLS rate" encrypt rate bare-c64 rate ">=" 0.60
 ratio "Encrypt p99 / bare gRPC+TLS p99" encrypt p99_ms bare-c64 p99_ms "<=" 2.0
 ratio "CreateKey rate / raft apply rate" create-key rate raft rate ">=" 0.50
 
+# Replication between two in-process regions of 3 nodes (node package
+# benchmarks): 50 ms added each way, 100 key changes/s at the primary. The
+# lag is from a change's acknowledgement at the primary to its application
+# in the other region; catch-up is the time after a partition heals until
+# the other region holds every change made during it.
+declare -a repl_rows=()
+# bench_metric FILE UNIT prints the value reported with UNIT.
+bench_metric() {
+	awk -v u="$2" '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i + 1) == u) print $i }' "$1" | tail -n1
+}
+target_row() {
+	local title=$1 value=$2 target=$3 verdict
+	verdict=$(awk -v v="$value" -v t="$target" 'BEGIN { if (v == "") print "failed"; else if (t == "-") print "info"; else print (v <= t) ? "PASS" : "MISS" }')
+	printf '%-44s %6s  (target <= %s)  %s\n' "$title" "${value:-n/a}" "$target" "$verdict"
+	repl_rows+=("| $title | ${value:-failed} | <= $target | $verdict |")
+}
+if [[ ${BENCH_SKIP_REPLICATION:-0} != 1 ]]; then
+	say "measuring replication lag (1000 changes at 100/s)"
+	if ! go test ./node/ -run '^$' -bench '^BenchmarkReplicationLag$' -benchtime 1000x -timeout 10m >"$work/repl-lag.txt" 2>&1; then
+		say "replication lag: failed"
+		failed=1
+	fi
+	say "measuring replication catch-up after a ${BENCH_PARTITION:-30s} partition"
+	if ! TRENT_BENCH_PARTITION=${BENCH_PARTITION:-30s} go test ./node/ -run '^$' -bench '^BenchmarkReplicationCatchUp$' \
+		-benchtime 1x -timeout 15m >"$work/repl-catchup.txt" 2>&1; then
+		say "replication catch-up: failed"
+		failed=1
+	fi
+	echo
+	target_row "replication lag p50 (ms)" "$(bench_metric "$work/repl-lag.txt" p50-lag-ms)" -
+	target_row "replication lag p99 (ms)" "$(bench_metric "$work/repl-lag.txt" p99-lag-ms)" 150
+	target_row "catch-up after ${BENCH_PARTITION:-30s} partition (s)" "$(bench_metric "$work/repl-catchup.txt" catch-up-s)" 5
+fi
+
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || true)
 cat <<EOF
@@ -200,5 +236,9 @@ $(printf '%s\n' "${rows[@]}")
 | ratio | value | target | result |
 |---|---:|---|---|
 $(printf '%s\n' "${ratio_rows[@]}")
+
+| replication (two regions, 50 ms each way, 100 changes/s) | value | target | result |
+|---|---:|---|---|
+$(printf '%s\n' "${repl_rows[@]}")
 EOF
 exit "$failed"
