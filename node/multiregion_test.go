@@ -285,6 +285,16 @@ func TestReplicationThroughLatencyAndPartition(t *testing.T) {
 			rep.GetAckedChange() < md.GetMultiRegionConfiguration().GetSharedChange()
 	})
 
+	// Cluster status sums it up per destination region.
+	nodetest.WaitFor(t, replWait, "cluster status to report us-1 behind", func() bool {
+		st, err := eu.Cluster(eu.Leader()).Status(ctxT(t), &kmspb.ClusterStatusRequest{})
+		if err != nil || len(st.GetReplication()) != 1 {
+			return false
+		}
+		d := st.GetReplication()[0]
+		return d.GetRegion() == "us-1" && d.GetKeysBehind() == 1 && d.GetPendingChanges() > 0 && d.GetLagMillis() > 0 && d.GetLastError() != ""
+	})
+
 	l.cut.Store(false)
 	nodetest.WaitFor(t, replWait, "healing to converge", func() bool {
 		return caughtUp(t, eu, 0, id, "us-1") && len(rotations(t, us, 0, id)) == rotationsDuringCut
@@ -297,6 +307,18 @@ func TestReplicationThroughLatencyAndPartition(t *testing.T) {
 	if rep := replicaOf(md, "us-1"); rep.GetReplicationLagMillis() != 0 || rep.GetLastError() != "" {
 		t.Errorf("after healing: lag %dms, last error %q", rep.GetReplicationLagMillis(), rep.GetLastError())
 	}
+	nodetest.WaitFor(t, replWait, "cluster status to show nothing behind", func() bool {
+		st, err := eu.Cluster(eu.Leader()).Status(ctxT(t), &kmspb.ClusterStatusRequest{})
+		if err != nil {
+			return false
+		}
+		for _, d := range st.GetReplication() {
+			if d.GetKeysBehind() > 0 || d.GetPendingChanges() > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	blobs["after"] = encryptIn(t, us, 2, id, "after")
 	decryptsEverywhere(t, blobs, eu, us)
 }

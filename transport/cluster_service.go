@@ -56,6 +56,7 @@ func (s *Server) Status(ctx context.Context, _ *kmspb.ClusterStatusRequest) (*km
 		}
 		slices.SortFunc(resp.RegionLeaders, func(a, b *kmspb.RegionLeader) int { return strings.Compare(a.GetRegion(), b.GetRegion()) })
 	}
+	resp.Replication = s.replicationStatus()
 	return resp, nil
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -12,6 +15,7 @@ import (
 	"github.com/trent-kms/trent/fsm/fsmpb"
 	"github.com/trent-kms/trent/regions/replicator"
 	"github.com/trent-kms/trent/regions/replicator/replpb"
+	"github.com/trent-kms/trent/transport/kmspb"
 )
 
 // Replication receives other regions' shipments of multi-region keys
@@ -19,6 +23,8 @@ import (
 type Replication interface {
 	Hello(ctx context.Context) (*replpb.HelloResponse, error)
 	Ship(ctx context.Context, fromRegion string, req *replpb.ShipRequest) (*replpb.ShipResponse, error)
+	// Status reports the destinations this node shipped to while leading.
+	Status() []replicator.DestinationStatus
 }
 
 // SetReplication installs the receiver of other regions' shipments; until
@@ -72,4 +78,60 @@ func replicationStatus(err error) error {
 		return status.Error(codes.Unavailable, fmt.Sprintf("KMSInternalException: %v", err))
 	}
 	return statusFor(err)
+}
+
+// replicationStatus summarises, per destination region, the replication
+// work in this region's replicated state, plus what the local replicator
+// saw when this node led.
+func (s *Server) replicationStatus() []*kmspb.ReplicationDestination {
+	here := s.region()
+	now := s.now().UnixNano()
+	byRegion := make(map[string]*kmspb.ReplicationDestination)
+	dest := func(name string) *kmspb.ReplicationDestination {
+		d, ok := byRegion[name]
+		if !ok {
+			d = &kmspb.ReplicationDestination{Region: name}
+			byRegion[name] = d
+		}
+		return d
+	}
+	for _, k := range s.fsm.MultiRegionKeysToShip("") {
+		mr := k.GetMultiRegion()
+		if mr.GetPrimaryRegion() != here {
+			dest(mr.GetPrimaryRegion()).KeysToSendBack++
+			continue
+		}
+		for _, rep := range mr.GetReplicas() {
+			if rep.GetAckedSeq() >= mr.GetSharedSeq() {
+				continue
+			}
+			d := dest(rep.GetRegion())
+			d.KeysBehind++
+			d.PendingChanges += mr.GetSharedSeq() - rep.GetAckedSeq()
+			if since := rep.GetBehindSinceUnixNano(); since > 0 {
+				d.LagMillis = max(d.LagMillis, (now-since)/int64(time.Millisecond))
+			}
+		}
+	}
+	if s.replication != nil {
+		for _, st := range s.replication.Status() {
+			d := dest(st.Region)
+			d.LastError = st.LastError
+			d.LastErrorTime = timeSeconds(st.LastErrorTime)
+			d.LastSuccessTime = timeSeconds(st.LastSuccess)
+		}
+	}
+	out := make([]*kmspb.ReplicationDestination, 0, len(byRegion))
+	for _, d := range byRegion {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b *kmspb.ReplicationDestination) int { return strings.Compare(a.GetRegion(), b.GetRegion()) })
+	return out
+}
+
+func timeSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return unixSeconds(t.UnixNano())
 }

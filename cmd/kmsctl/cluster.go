@@ -55,6 +55,19 @@ type clusterStatusGossipOutput struct {
 	LanMembers    []gossipMemberJSON `json:"LanMembers"`
 	WanMembers    []gossipMemberJSON `json:"WanMembers"`
 	RegionLeaders []regionLeaderJSON `json:"RegionLeaders"`
+	// Replication to other regions; omitted when this region has none.
+	Replication []replicationJSON `json:"Replication,omitempty"`
+}
+
+type replicationJSON struct {
+	Region          string  `json:"Region"`
+	KeysBehind      uint32  `json:"KeysBehind"`
+	PendingChanges  uint64  `json:"PendingChanges"`
+	LagMillis       int64   `json:"LagMillis"`
+	KeysToSendBack  uint32  `json:"KeysToSendBack"`
+	LastError       string  `json:"LastError,omitempty"`
+	LastErrorTime   float64 `json:"LastErrorTime,omitempty"`
+	LastSuccessTime float64 `json:"LastSuccessTime,omitempty"`
 }
 
 type gossipMemberJSON struct {
@@ -86,6 +99,13 @@ func withGossip(out clusterStatusOutput, resp *kmspb.ClusterStatusResponse) any 
 	}
 	for _, l := range resp.GetRegionLeaders() {
 		g.RegionLeaders = append(g.RegionLeaders, regionLeaderJSON{Region: l.GetRegion(), NodeID: l.GetNodeId(), GrpcAddress: l.GetGrpcAddress()})
+	}
+	for _, d := range resp.GetReplication() {
+		g.Replication = append(g.Replication, replicationJSON{
+			Region: d.GetRegion(), KeysBehind: d.GetKeysBehind(), PendingChanges: d.GetPendingChanges(),
+			LagMillis: d.GetLagMillis(), KeysToSendBack: d.GetKeysToSendBack(), LastError: d.GetLastError(),
+			LastErrorTime: d.GetLastErrorTime(), LastSuccessTime: d.GetLastSuccessTime(),
+		})
 	}
 	return g
 }

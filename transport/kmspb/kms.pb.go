@@ -4819,6 +4819,9 @@ type ClusterStatusResponse struct {
 	LanMembers    []*GossipMember `protobuf:"bytes,8,rep,name=lan_members,json=lanMembers,proto3" json:"lan_members,omitempty"`           // the region's LAN pool
 	WanMembers    []*GossipMember `protobuf:"bytes,9,rep,name=wan_members,json=wanMembers,proto3" json:"wan_members,omitempty"`           // every region's nodes
 	RegionLeaders []*RegionLeader `protobuf:"bytes,10,rep,name=region_leaders,json=regionLeaders,proto3" json:"region_leaders,omitempty"` // from the WAN pool, sorted by region
+	// Replication of multi-region keys to each region this one has work for,
+	// sorted by region.
+	Replication   []*ReplicationDestination `protobuf:"bytes,11,rep,name=replication,proto3" json:"replication,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4923,6 +4926,120 @@ func (x *ClusterStatusResponse) GetRegionLeaders() []*RegionLeader {
 	return nil
 }
 
+func (x *ClusterStatusResponse) GetReplication() []*ReplicationDestination {
+	if x != nil {
+		return x.Replication
+	}
+	return nil
+}
+
+type ReplicationDestination struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Region string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	// Keys primary here whose replica in that region lacks a change, the
+	// changes it has not confirmed (summed over those keys), and the longest
+	// any of them has been behind.
+	KeysBehind     uint32 `protobuf:"varint,2,opt,name=keys_behind,json=keysBehind,proto3" json:"keys_behind,omitempty"`
+	PendingChanges uint64 `protobuf:"varint,3,opt,name=pending_changes,json=pendingChanges,proto3" json:"pending_changes,omitempty"`
+	LagMillis      int64  `protobuf:"varint,4,opt,name=lag_millis,json=lagMillis,proto3" json:"lag_millis,omitempty"`
+	// Keys with versions this region still sends back to its primary there
+	// (after a change of primary).
+	KeysToSendBack uint32 `protobuf:"varint,5,opt,name=keys_to_send_back,json=keysToSendBack,proto3" json:"keys_to_send_back,omitempty"`
+	// The replicator's last failure and success shipping there, as the
+	// answering node saw them: set when it leads its region.
+	LastError       string  `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorTime   float64 `protobuf:"fixed64,7,opt,name=last_error_time,json=lastErrorTime,proto3" json:"last_error_time,omitempty"`
+	LastSuccessTime float64 `protobuf:"fixed64,8,opt,name=last_success_time,json=lastSuccessTime,proto3" json:"last_success_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReplicationDestination) Reset() {
+	*x = ReplicationDestination{}
+	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicationDestination) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicationDestination) ProtoMessage() {}
+
+func (x *ReplicationDestination) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicationDestination.ProtoReflect.Descriptor instead.
+func (*ReplicationDestination) Descriptor() ([]byte, []int) {
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *ReplicationDestination) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *ReplicationDestination) GetKeysBehind() uint32 {
+	if x != nil {
+		return x.KeysBehind
+	}
+	return 0
+}
+
+func (x *ReplicationDestination) GetPendingChanges() uint64 {
+	if x != nil {
+		return x.PendingChanges
+	}
+	return 0
+}
+
+func (x *ReplicationDestination) GetLagMillis() int64 {
+	if x != nil {
+		return x.LagMillis
+	}
+	return 0
+}
+
+func (x *ReplicationDestination) GetKeysToSendBack() uint32 {
+	if x != nil {
+		return x.KeysToSendBack
+	}
+	return 0
+}
+
+func (x *ReplicationDestination) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *ReplicationDestination) GetLastErrorTime() float64 {
+	if x != nil {
+		return x.LastErrorTime
+	}
+	return 0
+}
+
+func (x *ReplicationDestination) GetLastSuccessTime() float64 {
+	if x != nil {
+		return x.LastSuccessTime
+	}
+	return 0
+}
+
 type RemoveNodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -4932,7 +5049,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4944,7 +5061,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[83]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4957,7 +5074,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{83}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *RemoveNodeRequest) GetNodeId() string {
@@ -4975,7 +5092,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[84]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4987,7 +5104,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[84]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5000,7 +5117,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{84}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{85}
 }
 
 type ManagementEventsRequest struct {
@@ -5013,7 +5130,7 @@ type ManagementEventsRequest struct {
 
 func (x *ManagementEventsRequest) Reset() {
 	*x = ManagementEventsRequest{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[85]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5025,7 +5142,7 @@ func (x *ManagementEventsRequest) String() string {
 func (*ManagementEventsRequest) ProtoMessage() {}
 
 func (x *ManagementEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[85]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5038,7 +5155,7 @@ func (x *ManagementEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagementEventsRequest.ProtoReflect.Descriptor instead.
 func (*ManagementEventsRequest) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{85}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ManagementEventsRequest) GetAfterIndex() uint64 {
@@ -5071,7 +5188,7 @@ type ManagementEvent struct {
 
 func (x *ManagementEvent) Reset() {
 	*x = ManagementEvent{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[86]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5083,7 +5200,7 @@ func (x *ManagementEvent) String() string {
 func (*ManagementEvent) ProtoMessage() {}
 
 func (x *ManagementEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[86]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5096,7 +5213,7 @@ func (x *ManagementEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagementEvent.ProtoReflect.Descriptor instead.
 func (*ManagementEvent) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{86}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ManagementEvent) GetIndex() uint64 {
@@ -5165,7 +5282,7 @@ type ManagementEventsResponse struct {
 
 func (x *ManagementEventsResponse) Reset() {
 	*x = ManagementEventsResponse{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[87]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5177,7 +5294,7 @@ func (x *ManagementEventsResponse) String() string {
 func (*ManagementEventsResponse) ProtoMessage() {}
 
 func (x *ManagementEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[87]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5190,7 +5307,7 @@ func (x *ManagementEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagementEventsResponse.ProtoReflect.Descriptor instead.
 func (*ManagementEventsResponse) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{87}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ManagementEventsResponse) GetEvents() []*ManagementEvent {
@@ -5223,7 +5340,7 @@ type GossipMember struct {
 
 func (x *GossipMember) Reset() {
 	*x = GossipMember{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[88]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5235,7 +5352,7 @@ func (x *GossipMember) String() string {
 func (*GossipMember) ProtoMessage() {}
 
 func (x *GossipMember) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[88]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5248,7 +5365,7 @@ func (x *GossipMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipMember.ProtoReflect.Descriptor instead.
 func (*GossipMember) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{88}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *GossipMember) GetId() string {
@@ -5312,7 +5429,7 @@ type RegionLeader struct {
 
 func (x *RegionLeader) Reset() {
 	*x = RegionLeader{}
-	mi := &file_transport_kmspb_kms_proto_msgTypes[89]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5324,7 +5441,7 @@ func (x *RegionLeader) String() string {
 func (*RegionLeader) ProtoMessage() {}
 
 func (x *RegionLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_kmspb_kms_proto_msgTypes[89]
+	mi := &file_transport_kmspb_kms_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5337,7 +5454,7 @@ func (x *RegionLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionLeader.ProtoReflect.Descriptor instead.
 func (*RegionLeader) Descriptor() ([]byte, []int) {
-	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{89}
+	return file_transport_kmspb_kms_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RegionLeader) GetRegion() string {
@@ -5723,7 +5840,7 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x1a\n" +
 	"\bsuffrage\x18\x04 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xac\x03\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xf4\x03\n" +
 	"\x15ClusterStatusResponse\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x1b\n" +
@@ -5737,7 +5854,20 @@ const file_transport_kmspb_kms_proto_rawDesc = "" +
 	"\vwan_members\x18\t \x03(\v2\x1a.trent.kms.v1.GossipMemberR\n" +
 	"wanMembers\x12A\n" +
 	"\x0eregion_leaders\x18\n" +
-	" \x03(\v2\x1a.trent.kms.v1.RegionLeaderR\rregionLeaders\",\n" +
+	" \x03(\v2\x1a.trent.kms.v1.RegionLeaderR\rregionLeaders\x12F\n" +
+	"\vreplication\x18\v \x03(\v2$.trent.kms.v1.ReplicationDestinationR\vreplication\"\xb7\x02\n" +
+	"\x16ReplicationDestination\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1f\n" +
+	"\vkeys_behind\x18\x02 \x01(\rR\n" +
+	"keysBehind\x12'\n" +
+	"\x0fpending_changes\x18\x03 \x01(\x04R\x0ependingChanges\x12\x1d\n" +
+	"\n" +
+	"lag_millis\x18\x04 \x01(\x03R\tlagMillis\x12)\n" +
+	"\x11keys_to_send_back\x18\x05 \x01(\rR\x0ekeysToSendBack\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x12&\n" +
+	"\x0flast_error_time\x18\a \x01(\x01R\rlastErrorTime\x12*\n" +
+	"\x11last_success_time\x18\b \x01(\x01R\x0flastSuccessTime\",\n" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
 	"\x12RemoveNodeResponse\"P\n" +
@@ -5827,7 +5957,7 @@ func file_transport_kmspb_kms_proto_rawDescGZIP() []byte {
 	return file_transport_kmspb_kms_proto_rawDescData
 }
 
-var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_transport_kmspb_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
 var file_transport_kmspb_kms_proto_goTypes = []any{
 	(*KeyMetadata)(nil),                             // 0: trent.kms.v1.KeyMetadata
 	(*MultiRegionConfiguration)(nil),                // 1: trent.kms.v1.MultiRegionConfiguration
@@ -5912,21 +6042,22 @@ var file_transport_kmspb_kms_proto_goTypes = []any{
 	(*ClusterStatusRequest)(nil),                    // 80: trent.kms.v1.ClusterStatusRequest
 	(*NodeStatus)(nil),                              // 81: trent.kms.v1.NodeStatus
 	(*ClusterStatusResponse)(nil),                   // 82: trent.kms.v1.ClusterStatusResponse
-	(*RemoveNodeRequest)(nil),                       // 83: trent.kms.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),                      // 84: trent.kms.v1.RemoveNodeResponse
-	(*ManagementEventsRequest)(nil),                 // 85: trent.kms.v1.ManagementEventsRequest
-	(*ManagementEvent)(nil),                         // 86: trent.kms.v1.ManagementEvent
-	(*ManagementEventsResponse)(nil),                // 87: trent.kms.v1.ManagementEventsResponse
-	(*GossipMember)(nil),                            // 88: trent.kms.v1.GossipMember
-	(*RegionLeader)(nil),                            // 89: trent.kms.v1.RegionLeader
-	nil,                                             // 90: trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	nil,                                             // 91: trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	nil,                                             // 92: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	nil,                                             // 93: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	nil,                                             // 94: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	nil,                                             // 95: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	nil,                                             // 96: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	nil,                                             // 97: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	(*ReplicationDestination)(nil),                  // 83: trent.kms.v1.ReplicationDestination
+	(*RemoveNodeRequest)(nil),                       // 84: trent.kms.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),                      // 85: trent.kms.v1.RemoveNodeResponse
+	(*ManagementEventsRequest)(nil),                 // 86: trent.kms.v1.ManagementEventsRequest
+	(*ManagementEvent)(nil),                         // 87: trent.kms.v1.ManagementEvent
+	(*ManagementEventsResponse)(nil),                // 88: trent.kms.v1.ManagementEventsResponse
+	(*GossipMember)(nil),                            // 89: trent.kms.v1.GossipMember
+	(*RegionLeader)(nil),                            // 90: trent.kms.v1.RegionLeader
+	nil,                                             // 91: trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	nil,                                             // 92: trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	nil,                                             // 93: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	nil,                                             // 94: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	nil,                                             // 95: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	nil,                                             // 96: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	nil,                                             // 97: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	nil,                                             // 98: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
 }
 var file_transport_kmspb_kms_proto_depIdxs = []int32{
 	1,  // 0: trent.kms.v1.KeyMetadata.multi_region_configuration:type_name -> trent.kms.v1.MultiRegionConfiguration
@@ -5943,105 +6074,106 @@ var file_transport_kmspb_kms_proto_depIdxs = []int32{
 	43, // 11: trent.kms.v1.ListAliasesResponse.aliases:type_name -> trent.kms.v1.AliasListEntry
 	3,  // 12: trent.kms.v1.TagResourceRequest.tags:type_name -> trent.kms.v1.Tag
 	3,  // 13: trent.kms.v1.ListResourceTagsResponse.tags:type_name -> trent.kms.v1.Tag
-	90, // 14: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	91, // 15: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	92, // 16: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	93, // 17: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	94, // 18: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	95, // 19: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	96, // 20: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	97, // 21: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	91, // 14: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	92, // 15: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	93, // 16: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	94, // 17: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	95, // 18: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	96, // 19: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	97, // 20: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	98, // 21: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
 	69, // 22: trent.kms.v1.CreateGrantRequest.constraints:type_name -> trent.kms.v1.GrantConstraints
 	69, // 23: trent.kms.v1.GrantListEntry.constraints:type_name -> trent.kms.v1.GrantConstraints
 	72, // 24: trent.kms.v1.ListGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
 	81, // 25: trent.kms.v1.ClusterStatusResponse.nodes:type_name -> trent.kms.v1.NodeStatus
-	88, // 26: trent.kms.v1.ClusterStatusResponse.lan_members:type_name -> trent.kms.v1.GossipMember
-	88, // 27: trent.kms.v1.ClusterStatusResponse.wan_members:type_name -> trent.kms.v1.GossipMember
-	89, // 28: trent.kms.v1.ClusterStatusResponse.region_leaders:type_name -> trent.kms.v1.RegionLeader
-	86, // 29: trent.kms.v1.ManagementEventsResponse.events:type_name -> trent.kms.v1.ManagementEvent
-	4,  // 30: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
-	10, // 31: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
-	12, // 32: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
-	15, // 33: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
-	17, // 34: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
-	19, // 35: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
-	21, // 36: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
-	23, // 37: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
-	25, // 38: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
-	27, // 39: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
-	29, // 40: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
-	31, // 41: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
-	33, // 42: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
-	36, // 43: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
-	38, // 44: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
-	40, // 45: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
-	42, // 46: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
-	45, // 47: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
-	47, // 48: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
-	49, // 49: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
-	51, // 50: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
-	53, // 51: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
-	55, // 52: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
-	57, // 53: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
-	59, // 54: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	61, // 55: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
-	63, // 56: trent.kms.v1.KMS.PutKeyPolicy:input_type -> trent.kms.v1.PutKeyPolicyRequest
-	65, // 57: trent.kms.v1.KMS.GetKeyPolicy:input_type -> trent.kms.v1.GetKeyPolicyRequest
-	67, // 58: trent.kms.v1.KMS.ListKeyPolicies:input_type -> trent.kms.v1.ListKeyPoliciesRequest
-	70, // 59: trent.kms.v1.KMS.CreateGrant:input_type -> trent.kms.v1.CreateGrantRequest
-	73, // 60: trent.kms.v1.KMS.ListGrants:input_type -> trent.kms.v1.ListGrantsRequest
-	75, // 61: trent.kms.v1.KMS.ListRetirableGrants:input_type -> trent.kms.v1.ListRetirableGrantsRequest
-	76, // 62: trent.kms.v1.KMS.RetireGrant:input_type -> trent.kms.v1.RetireGrantRequest
-	78, // 63: trent.kms.v1.KMS.RevokeGrant:input_type -> trent.kms.v1.RevokeGrantRequest
-	6,  // 64: trent.kms.v1.KMS.ReplicateKey:input_type -> trent.kms.v1.ReplicateKeyRequest
-	8,  // 65: trent.kms.v1.KMS.UpdatePrimaryRegion:input_type -> trent.kms.v1.UpdatePrimaryRegionRequest
-	80, // 66: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
-	83, // 67: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
-	85, // 68: trent.kms.v1.Cluster.ManagementEvents:input_type -> trent.kms.v1.ManagementEventsRequest
-	5,  // 69: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
-	11, // 70: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
-	14, // 71: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
-	16, // 72: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
-	18, // 73: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
-	20, // 74: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
-	22, // 75: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
-	24, // 76: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
-	26, // 77: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
-	28, // 78: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
-	30, // 79: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
-	32, // 80: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
-	35, // 81: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
-	37, // 82: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
-	39, // 83: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
-	41, // 84: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
-	44, // 85: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
-	46, // 86: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
-	48, // 87: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
-	50, // 88: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
-	52, // 89: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
-	54, // 90: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
-	56, // 91: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
-	58, // 92: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
-	60, // 93: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	62, // 94: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
-	64, // 95: trent.kms.v1.KMS.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
-	66, // 96: trent.kms.v1.KMS.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
-	68, // 97: trent.kms.v1.KMS.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
-	71, // 98: trent.kms.v1.KMS.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
-	74, // 99: trent.kms.v1.KMS.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
-	74, // 100: trent.kms.v1.KMS.ListRetirableGrants:output_type -> trent.kms.v1.ListGrantsResponse
-	77, // 101: trent.kms.v1.KMS.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
-	79, // 102: trent.kms.v1.KMS.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
-	7,  // 103: trent.kms.v1.KMS.ReplicateKey:output_type -> trent.kms.v1.ReplicateKeyResponse
-	9,  // 104: trent.kms.v1.KMS.UpdatePrimaryRegion:output_type -> trent.kms.v1.UpdatePrimaryRegionResponse
-	82, // 105: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
-	84, // 106: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
-	87, // 107: trent.kms.v1.Cluster.ManagementEvents:output_type -> trent.kms.v1.ManagementEventsResponse
-	69, // [69:108] is the sub-list for method output_type
-	30, // [30:69] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	89, // 26: trent.kms.v1.ClusterStatusResponse.lan_members:type_name -> trent.kms.v1.GossipMember
+	89, // 27: trent.kms.v1.ClusterStatusResponse.wan_members:type_name -> trent.kms.v1.GossipMember
+	90, // 28: trent.kms.v1.ClusterStatusResponse.region_leaders:type_name -> trent.kms.v1.RegionLeader
+	83, // 29: trent.kms.v1.ClusterStatusResponse.replication:type_name -> trent.kms.v1.ReplicationDestination
+	87, // 30: trent.kms.v1.ManagementEventsResponse.events:type_name -> trent.kms.v1.ManagementEvent
+	4,  // 31: trent.kms.v1.KMS.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
+	10, // 32: trent.kms.v1.KMS.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
+	12, // 33: trent.kms.v1.KMS.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
+	15, // 34: trent.kms.v1.KMS.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
+	17, // 35: trent.kms.v1.KMS.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
+	19, // 36: trent.kms.v1.KMS.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
+	21, // 37: trent.kms.v1.KMS.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
+	23, // 38: trent.kms.v1.KMS.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
+	25, // 39: trent.kms.v1.KMS.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
+	27, // 40: trent.kms.v1.KMS.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
+	29, // 41: trent.kms.v1.KMS.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
+	31, // 42: trent.kms.v1.KMS.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
+	33, // 43: trent.kms.v1.KMS.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
+	36, // 44: trent.kms.v1.KMS.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
+	38, // 45: trent.kms.v1.KMS.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
+	40, // 46: trent.kms.v1.KMS.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
+	42, // 47: trent.kms.v1.KMS.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
+	45, // 48: trent.kms.v1.KMS.TagResource:input_type -> trent.kms.v1.TagResourceRequest
+	47, // 49: trent.kms.v1.KMS.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
+	49, // 50: trent.kms.v1.KMS.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
+	51, // 51: trent.kms.v1.KMS.Encrypt:input_type -> trent.kms.v1.EncryptRequest
+	53, // 52: trent.kms.v1.KMS.Decrypt:input_type -> trent.kms.v1.DecryptRequest
+	55, // 53: trent.kms.v1.KMS.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
+	57, // 54: trent.kms.v1.KMS.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
+	59, // 55: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	61, // 56: trent.kms.v1.KMS.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
+	63, // 57: trent.kms.v1.KMS.PutKeyPolicy:input_type -> trent.kms.v1.PutKeyPolicyRequest
+	65, // 58: trent.kms.v1.KMS.GetKeyPolicy:input_type -> trent.kms.v1.GetKeyPolicyRequest
+	67, // 59: trent.kms.v1.KMS.ListKeyPolicies:input_type -> trent.kms.v1.ListKeyPoliciesRequest
+	70, // 60: trent.kms.v1.KMS.CreateGrant:input_type -> trent.kms.v1.CreateGrantRequest
+	73, // 61: trent.kms.v1.KMS.ListGrants:input_type -> trent.kms.v1.ListGrantsRequest
+	75, // 62: trent.kms.v1.KMS.ListRetirableGrants:input_type -> trent.kms.v1.ListRetirableGrantsRequest
+	76, // 63: trent.kms.v1.KMS.RetireGrant:input_type -> trent.kms.v1.RetireGrantRequest
+	78, // 64: trent.kms.v1.KMS.RevokeGrant:input_type -> trent.kms.v1.RevokeGrantRequest
+	6,  // 65: trent.kms.v1.KMS.ReplicateKey:input_type -> trent.kms.v1.ReplicateKeyRequest
+	8,  // 66: trent.kms.v1.KMS.UpdatePrimaryRegion:input_type -> trent.kms.v1.UpdatePrimaryRegionRequest
+	80, // 67: trent.kms.v1.Cluster.Status:input_type -> trent.kms.v1.ClusterStatusRequest
+	84, // 68: trent.kms.v1.Cluster.RemoveNode:input_type -> trent.kms.v1.RemoveNodeRequest
+	86, // 69: trent.kms.v1.Cluster.ManagementEvents:input_type -> trent.kms.v1.ManagementEventsRequest
+	5,  // 70: trent.kms.v1.KMS.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
+	11, // 71: trent.kms.v1.KMS.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
+	14, // 72: trent.kms.v1.KMS.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
+	16, // 73: trent.kms.v1.KMS.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
+	18, // 74: trent.kms.v1.KMS.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
+	20, // 75: trent.kms.v1.KMS.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
+	22, // 76: trent.kms.v1.KMS.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
+	24, // 77: trent.kms.v1.KMS.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
+	26, // 78: trent.kms.v1.KMS.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
+	28, // 79: trent.kms.v1.KMS.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
+	30, // 80: trent.kms.v1.KMS.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
+	32, // 81: trent.kms.v1.KMS.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
+	35, // 82: trent.kms.v1.KMS.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
+	37, // 83: trent.kms.v1.KMS.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
+	39, // 84: trent.kms.v1.KMS.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
+	41, // 85: trent.kms.v1.KMS.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
+	44, // 86: trent.kms.v1.KMS.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
+	46, // 87: trent.kms.v1.KMS.TagResource:output_type -> trent.kms.v1.TagResourceResponse
+	48, // 88: trent.kms.v1.KMS.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
+	50, // 89: trent.kms.v1.KMS.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
+	52, // 90: trent.kms.v1.KMS.Encrypt:output_type -> trent.kms.v1.EncryptResponse
+	54, // 91: trent.kms.v1.KMS.Decrypt:output_type -> trent.kms.v1.DecryptResponse
+	56, // 92: trent.kms.v1.KMS.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
+	58, // 93: trent.kms.v1.KMS.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
+	60, // 94: trent.kms.v1.KMS.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	62, // 95: trent.kms.v1.KMS.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
+	64, // 96: trent.kms.v1.KMS.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
+	66, // 97: trent.kms.v1.KMS.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
+	68, // 98: trent.kms.v1.KMS.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
+	71, // 99: trent.kms.v1.KMS.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
+	74, // 100: trent.kms.v1.KMS.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	74, // 101: trent.kms.v1.KMS.ListRetirableGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	77, // 102: trent.kms.v1.KMS.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
+	79, // 103: trent.kms.v1.KMS.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
+	7,  // 104: trent.kms.v1.KMS.ReplicateKey:output_type -> trent.kms.v1.ReplicateKeyResponse
+	9,  // 105: trent.kms.v1.KMS.UpdatePrimaryRegion:output_type -> trent.kms.v1.UpdatePrimaryRegionResponse
+	82, // 106: trent.kms.v1.Cluster.Status:output_type -> trent.kms.v1.ClusterStatusResponse
+	85, // 107: trent.kms.v1.Cluster.RemoveNode:output_type -> trent.kms.v1.RemoveNodeResponse
+	88, // 108: trent.kms.v1.Cluster.ManagementEvents:output_type -> trent.kms.v1.ManagementEventsResponse
+	70, // [70:109] is the sub-list for method output_type
+	31, // [31:70] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_transport_kmspb_kms_proto_init() }
@@ -6056,7 +6188,7 @@ func file_transport_kmspb_kms_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_kmspb_kms_proto_rawDesc), len(file_transport_kmspb_kms_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   98,
+			NumMessages:   99,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
