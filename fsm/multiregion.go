@@ -528,10 +528,16 @@ func (s *state) applyAckReplica(now int64, op *fsmpb.AckReplica) *Result {
 	if !advanced && state == old.GetState() && op.GetLastError() == old.GetLastError() {
 		return &Result{Key: k}
 	}
+	deletionChanged := (state == replicaDeleting) != (old.GetState() == replicaDeleting)
 	return s.updateKey(k, func(k *fsmpb.Key) {
 		rep := k.MultiRegion.Replicas[i]
 		if advanced {
 			rep.AckedSeq, rep.AckedTimeUnixNano = op.GetSeq(), now
+		}
+		if deletionChanged {
+			// The replica list is shared: the regions learn the new state
+			// (and the replica stops reporting it).
+			bumpShared(k)
 		}
 		rep.State, rep.LastError = state, op.GetLastError()
 		if state != replicaCreating {
@@ -694,10 +700,23 @@ func ShipTargets(k *fsmpb.Key, here string) []string {
 		}
 		return targets
 	}
-	if slices.ContainsFunc(k.GetVersions(), (*fsmpb.KeyVersion).GetUnshipped) {
+	if slices.ContainsFunc(k.GetVersions(), (*fsmpb.KeyVersion).GetUnshipped) || deletionUnreported(k, here) {
 		targets = append(targets, mr.GetPrimaryRegion())
 	}
 	return targets
+}
+
+// deletionUnreported reports whether replica k in region here is pending
+// deletion and the primary's list (as last shipped) does not say so, or
+// the reverse after a cancellation: the replicator then tells the primary,
+// whose rotations a replica being deleted no longer holds back.
+func deletionUnreported(k *fsmpb.Key, here string) bool {
+	replicas := k.GetMultiRegion().GetReplicas()
+	i := replicaIndex(replicas, here)
+	if i < 0 {
+		return false
+	}
+	return (k.GetState() == pendingDeletion) != (replicas[i].GetState() == replicaDeleting)
 }
 
 // putKey stores a key and keeps the replicator's index current; for a

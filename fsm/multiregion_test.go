@@ -116,11 +116,26 @@ func (w *world) outbox(from string) []delivery {
 					}
 				}
 				d.cmd = &fsmpb.MergeKeyVersions{KeyId: k.GetKeyId(), Versions: rewrap(unshipped, to)}
+				if len(unshipped) == 0 {
+					// Only the replica's deletion to report: the primary
+					// records it on its own entry, as the replicator there
+					// does on receiving the report.
+					pmr := w.key(to, k.GetKeyId()).GetMultiRegion()
+					rep := pmr.GetReplicas()[replicaIndex(pmr.GetReplicas(), from)]
+					d.cmd = &fsmpb.AckReplica{KeyId: k.GetKeyId(), Region: from, Epoch: pmr.GetEpoch(), Seq: rep.GetAckedSeq(),
+						Deleting: k.GetState() == pendingDeletion}
+				}
 				out = append(out, d)
 				continue
 			}
 			d.ack, d.ackSeq, d.ackEpoch = true, mr.GetSharedSeq(), mr.GetEpoch()
 			rep := mr.GetReplicas()[replicaIndex(mr.GetReplicas(), to)]
+			if rep.GetAckedSeq() >= mr.GetSharedSeq() {
+				// A caught-up replica being deleted, listed so that the
+				// replicator probes it now and then; probes are not
+				// modelled here.
+				continue
+			}
 			if rep.GetState() == replicaCreating {
 				d.cmd = &fsmpb.ImportReplicaKey{Key: &fsmpb.Key{
 					KeyId: k.GetKeyId(), Description: "replica in " + to,

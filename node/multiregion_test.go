@@ -28,6 +28,8 @@ type link struct {
 	delay atomic.Int64 // nanoseconds each way
 	cut   atomic.Bool
 	last  atomic.Pointer[replpb.ShipRequest] // the last shipment that got through
+	// clock, if set, stamps both regions' commands (deletion tests move it).
+	clock *nodetest.Clock
 }
 
 func (l *link) wrap(_ string, c replpb.ReplicationClient) replpb.ReplicationClient {
@@ -93,7 +95,7 @@ func twoRegions(t testing.TB, l *link) (eu, us *nodetest.Region) {
 	}
 	start := func(name string, shareCA *nodetest.Region, wan []string) *nodetest.Region {
 		r := nodetest.StartRegion(t, nodetest.Options{
-			Nodes: 1, Region: name, ShareCA: shareCA,
+			Nodes: 1, Region: name, ShareCA: shareCA, Clock: l.clock,
 			Configure: func(_ int, cfg *node.Config) {
 				cfg.Gossip = testGossip(keys)
 				cfg.Gossip.WANJoin = wan
@@ -454,4 +456,38 @@ func TestLeaderChangesDuringRotations(t *testing.T) {
 	}
 	blobs := map[string][]byte{"eu": encryptIn(t, eu, 0, id, "eu"), "us": encryptIn(t, us, 0, id, "us")}
 	decryptsEverywhere(t, blobs, eu, us)
+}
+
+// TestPrimaryDeletionWaitsForItsReplicas: a primary scheduled for deletion
+// waits in PendingReplicaDeletion; once the replica region has deleted its
+// key, the primary drops the replica and its own waiting period starts.
+func TestPrimaryDeletionWaitsForItsReplicas(t *testing.T) {
+	l := &link{clock: &nodetest.Clock{}}
+	eu, us := twoRegions(t, l)
+	id := createMRK(t, eu, 0)
+	replicate(t, eu, 0, id, "us-1")
+	nodetest.WaitFor(t, replWait, "the replica", func() bool { return caughtUp(t, eu, 0, id, "us-1") })
+
+	if _, err := eu.KMS(0).ScheduleKeyDeletion(ctxT(t), &kmspb.ScheduleKeyDeletionRequest{KeyId: id, PendingWindowInDays: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if md, _ := describe(t, eu, 0, id); md.GetKeyState() != "PendingReplicaDeletion" {
+		t.Fatalf("primary state %q, want PendingReplicaDeletion", md.GetKeyState())
+	}
+	if _, err := us.KMS(0).ScheduleKeyDeletion(ctxT(t), &kmspb.ScheduleKeyDeletionRequest{KeyId: id, PendingWindowInDays: 7}); err != nil {
+		t.Fatal(err)
+	}
+	nodetest.WaitFor(t, replWait, "the primary to see its replica pending deletion", func() bool {
+		md, err := describe(t, eu, 0, id)
+		return err == nil && replicaOf(md, "us-1").GetStatus() == "DELETING"
+	})
+	l.clock.Advance(8 * 24 * time.Hour)
+	nodetest.WaitFor(t, replWait, "the replica region to delete its key", func() bool {
+		_, err := describe(t, us, 0, id)
+		return status.Code(err) == codes.NotFound
+	})
+	nodetest.WaitFor(t, replWait, "the primary to drop the replica and start its waiting period", func() bool {
+		md, err := describe(t, eu, 0, id)
+		return err == nil && md.GetKeyState() == "PendingDeletion" && len(md.GetMultiRegionConfiguration().GetReplicaKeys()) == 0
+	})
 }

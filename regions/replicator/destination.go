@@ -42,6 +42,7 @@ type destination struct {
 type mergeMark struct {
 	epoch    uint64
 	versions int
+	deleting bool
 	at       time.Time
 }
 
@@ -98,11 +99,12 @@ func (d *destination) claim(keys []*fsmpb.Key, here string, now time.Time, probe
 					unshipped++
 				}
 			}
+			deleting := k.GetState() == fsmpb.KeyState_KEY_STATE_PENDING_DELETION
 			m, ok := d.merged[id]
-			if ok && m.epoch == mr.GetEpoch() && m.versions == unshipped && now.Sub(m.at) < mergeResend {
+			if ok && m.epoch == mr.GetEpoch() && m.versions == unshipped && m.deleting == deleting && now.Sub(m.at) < mergeResend {
 				continue
 			}
-			d.merged[id] = mergeMark{epoch: mr.GetEpoch(), versions: unshipped, at: now}
+			d.merged[id] = mergeMark{epoch: mr.GetEpoch(), versions: unshipped, deleting: deleting, at: now}
 			work = append(work, item{key: k, full: true})
 			continue
 		}

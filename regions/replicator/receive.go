@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -143,9 +144,15 @@ func (r *Replicator) apply(ctx context.Context, from string, c *replpb.Change) *
 		var versions []*fsmpb.KeyVersion
 		if versions, missing, err = r.rewrap(ctx, keyID, m.GetVersions()); err == nil {
 			cmds = append(cmds, r.promotion(m)...)
-			cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_MergeKeyVersions{MergeKeyVersions: &fsmpb.MergeKeyVersions{
-				KeyId: keyID, Versions: versions,
-			}}})
+			if len(versions) > 0 {
+				cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_MergeKeyVersions{MergeKeyVersions: &fsmpb.MergeKeyVersions{
+					KeyId: keyID, Versions: versions,
+				}}})
+			}
+			cmds = append(cmds, r.deletionReport(from, m)...)
+			if len(cmds) == 0 {
+				return &replpb.KeyResult{KeyId: keyID, Applied: true}
+			}
 		}
 	default:
 		return &replpb.KeyResult{Error: "change carries nothing"}
@@ -197,6 +204,27 @@ func (r *Replicator) promotion(m *replpb.Merge) []*fsmpb.Command {
 	}
 	return []*fsmpb.Command{{Op: &fsmpb.Command_UpdatePrimaryRegion{UpdatePrimaryRegion: &fsmpb.UpdatePrimaryRegion{
 		KeyId: m.GetKeyId(), NewPrimary: here, Epoch: m.GetEpoch(),
+	}}}}
+}
+
+// deletionReport records at this primary whether replica region from is
+// pending deletion, when its entry says otherwise.
+func (r *Replicator) deletionReport(from string, m *replpb.Merge) []*fsmpb.Command {
+	k, ok := r.cfg.State.Key(m.GetKeyId())
+	mr := k.GetMultiRegion()
+	if !ok || mr.GetPrimaryRegion() != r.regionName() {
+		return nil
+	}
+	i := slices.IndexFunc(mr.GetReplicas(), func(rep *fsmpb.Replica) bool { return rep.GetRegion() == from })
+	if i < 0 {
+		return nil
+	}
+	rep := mr.GetReplicas()[i]
+	if m.GetDeleting() == (rep.GetState() == fsmpb.ReplicaState_REPLICA_STATE_DELETING) {
+		return nil
+	}
+	return []*fsmpb.Command{{Op: &fsmpb.Command_AckReplica{AckReplica: &fsmpb.AckReplica{
+		KeyId: m.GetKeyId(), Region: from, Epoch: mr.GetEpoch(), Seq: rep.GetAckedSeq(), Deleting: m.GetDeleting(),
 	}}}}
 }
 

@@ -206,6 +206,7 @@ func (r *Replicator) change(ctx context.Context, it item, peerKey []byte) (*repl
 	if !it.primary {
 		return &replpb.Change{Change: &replpb.Change_Merge{Merge: &replpb.Merge{
 			KeyId: k.GetKeyId(), PrimaryRegion: mr.GetPrimaryRegion(), Epoch: mr.GetEpoch(), Versions: versions,
+			Deleting: k.GetState() == fsmpb.KeyState_KEY_STATE_PENDING_DELETION,
 		}}}, nil
 	}
 	replicas := make([]*fsmpb.Replica, len(mr.GetReplicas()))

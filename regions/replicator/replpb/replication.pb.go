@@ -372,7 +372,8 @@ type Change_Shared struct {
 }
 
 type Change_Merge struct {
-	// Versions a non-primary region holds that the primary may lack.
+	// From a non-primary region: versions it holds that the primary may
+	// lack, and whether its key is pending deletion.
 	Merge *Merge `protobuf:"bytes,3,opt,name=merge,proto3,oneof"`
 }
 
@@ -390,6 +391,9 @@ type Merge struct {
 	PrimaryRegion string              `protobuf:"bytes,2,opt,name=primary_region,json=primaryRegion,proto3" json:"primary_region,omitempty"`
 	Epoch         uint64              `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	Versions      []*fsmpb.KeyVersion `protobuf:"bytes,4,rep,name=versions,proto3" json:"versions,omitempty"`
+	// The sender's replica is pending deletion: the primary records it, so
+	// that it no longer holds rotations back (false after a cancellation).
+	Deleting      bool `protobuf:"varint,5,opt,name=deleting,proto3" json:"deleting,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -450,6 +454,13 @@ func (x *Merge) GetVersions() []*fsmpb.KeyVersion {
 		return x.Versions
 	}
 	return nil
+}
+
+func (x *Merge) GetDeleting() bool {
+	if x != nil {
+		return x.Deleting
+	}
+	return false
 }
 
 type ShipResponse struct {
@@ -617,12 +628,13 @@ const file_regions_replicator_replpb_replication_proto_rawDesc = "" +
 	"\x06import\x18\x01 \x01(\v2\x1e.trent.fsm.v1.ImportReplicaKeyH\x00R\x06import\x129\n" +
 	"\x06shared\x18\x02 \x01(\v2\x1f.trent.fsm.v1.ApplySharedChangeH\x00R\x06shared\x123\n" +
 	"\x05merge\x18\x03 \x01(\v2\x1b.trent.replication.v1.MergeH\x00R\x05mergeB\b\n" +
-	"\x06change\"\x91\x01\n" +
+	"\x06change\"\xad\x01\n" +
 	"\x05Merge\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12%\n" +
 	"\x0eprimary_region\x18\x02 \x01(\tR\rprimaryRegion\x12\x14\n" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x124\n" +
-	"\bversions\x18\x04 \x03(\v2\x18.trent.fsm.v1.KeyVersionR\bversions\"I\n" +
+	"\bversions\x18\x04 \x03(\v2\x18.trent.fsm.v1.KeyVersionR\bversions\x12\x1a\n" +
+	"\bdeleting\x18\x05 \x01(\bR\bdeleting\"I\n" +
 	"\fShipResponse\x129\n" +
 	"\aresults\x18\x01 \x03(\v2\x1f.trent.replication.v1.KeyResultR\aresults\"\xa7\x01\n" +
 	"\tKeyResult\x12\x15\n" +
