@@ -40,6 +40,16 @@ const (
 	DigestSize = 32
 )
 
+// MaxKeyTokenBatch bounds the keys of one ExportKeyTokens or ImportKeyTokens
+// call.
+const MaxKeyTokenBatch = 10000
+
+// KeyTokenRef names one key token and the domain key it is wrapped under.
+type KeyTokenRef struct {
+	DomainKeyID string
+	Token       []byte
+}
+
 // Backend is one node's HSM. Implementations are safe for concurrent use and
 // honour context cancellation where the underlying device allows.
 //
@@ -103,6 +113,32 @@ type Backend interface {
 	// HSM cannot tell it from a wrapped domain key, which would import as a
 	// backing key.
 	ImportKeyToken(ctx context.Context, dkID string, wrapped []byte) ([]byte, error)
+
+	// ExportKeyTokens is ExportKeyToken for many keys at the cost of one RSA
+	// operation at the receiver. It generates a fresh AES-256 session key
+	// inside the HSM, wraps it to peerPublicKey with the RSA-OAEP of
+	// ExportKeyToken (sessionKey, 384 bytes), and wraps each backing key
+	// (unwrapped from its token inside the HSM) under the session key with
+	// AES key wrap with padding (RFC 5649, CKM_AES_KEY_WRAP_PAD; 40 bytes
+	// each, in the order of tokens). Plaintext keys never leave the HSM; the
+	// session key is destroyed after. ErrNotFound for an unknown domain key,
+	// ErrDecrypt for an altered token (or one not made under its domain key),
+	// ErrInvalidInput for an empty list or more than MaxKeyTokenBatch.
+	ExportKeyTokens(ctx context.Context, peerPublicKey []byte, tokens []KeyTokenRef) (sessionKey []byte, wrapped [][]byte, err error)
+	// ImportKeyTokens unwraps sessionKey with this HSM's transport key, then
+	// each wrapped key under it, and returns each as a key token under domain
+	// key dkID (as ImportKeyToken does), in the order of wrapped. All or
+	// nothing: on error no tokens are returned. ErrDecrypt if the session key
+	// was made for another HSM or anything was altered; ErrNotFound for an
+	// unknown dkID or before this HSM has a transport key; ErrInvalidInput for
+	// an empty list or more than MaxKeyTokenBatch. Callers must authenticate
+	// the inputs first (the source region's signature), as for
+	// ImportKeyToken, and the signature must also say that sessionKey is a
+	// session key: a session key, a wrapped backing key and a wrapped domain
+	// key are all a 32-byte AES key under RSA-OAEP to the transport key, and
+	// a session key accepted by ImportKeyToken would become a backing key
+	// whose value UnwrapKeyToken reveals, and with it every key of the batch.
+	ImportKeyTokens(ctx context.Context, dkID string, sessionKey []byte, wrapped [][]byte) ([][]byte, error)
 
 	// GenerateSigningKeyToken generates an ECDSA P-256 key pair inside the
 	// HSM and returns the private key as a signing key token, its PKCS#8

@@ -58,6 +58,31 @@ func RunBenchmarks(bm *testing.B, b hsm.Backend) {
 		}
 		return err
 	})
+	// Replication catch-up: 100 backing keys one by one (an RSA-OAEP
+	// unwrap each) against one batch (one RSA-OAEP unwrap for all).
+	const batchSize = 100
+	refs := make([]hsm.KeyTokenRef, batchSize)
+	single := make([][]byte, batchSize)
+	for i := range refs {
+		refs[i] = hsm.KeyTokenRef{DomainKeyID: dk, Token: token}
+		if single[i], err = b.ExportKeyToken(ctx, dk, token, pub); err != nil {
+			bm.Fatal(err)
+		}
+	}
+	sessionKey, batch, err := b.ExportKeyTokens(ctx, pub, refs)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	run("ImportKeyToken100", func() error {
+		for _, w := range single {
+			if _, err := b.ImportKeyToken(ctx, dk, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	run("ImportKeyTokens100", func() error { _, err := b.ImportKeyTokens(ctx, dk, sessionKey, batch); return err })
+	run("ExportKeyTokens100", func() error { _, _, err := b.ExportKeyTokens(ctx, pub, refs); return err })
 	run("GenerateSigningKeyToken", func() error { _, _, err := b.GenerateSigningKeyToken(ctx, dk); return err })
 	run("SignWithKeyToken", func() error { _, err := b.SignWithKeyToken(ctx, dk, signingToken, digest); return err })
 	bm.Run("Seal32Parallel", func(bm *testing.B) {

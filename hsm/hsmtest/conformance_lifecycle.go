@@ -87,6 +87,9 @@ func testCancelledContext(t *testing.T, b hsm.Backend) {
 	pub := must(b.TransportPublicKey(live))(t)
 	wrapped := must(b.ExportDomainKey(live, in.dk, pub))(t)
 	wrappedKey := must(b.ExportKeyToken(live, in.dk, in.token, pub))(t)
+	refs := []hsm.KeyTokenRef{{DomainKeyID: in.dk, Token: in.token}}
+	sessionKey, batch, err := b.ExportKeyTokens(live, pub, refs)
+	noErr(t, err)
 	signingToken, _, err := b.GenerateSigningKeyToken(live, in.dk)
 	noErr(t, err)
 	digest := random(t, hsm.DigestSize)
@@ -109,9 +112,11 @@ func testCancelledContext(t *testing.T, b hsm.Backend) {
 			_, err := b.Open(ctx, in.dk, in.token, in.salt, in.nonce, sealed, nil)
 			return err
 		},
-		"GenerateRandom": func() error { _, err := b.GenerateRandom(ctx, 8); return err },
-		"ExportKeyToken": func() error { _, err := b.ExportKeyToken(ctx, in.dk, in.token, pub); return err },
-		"ImportKeyToken": func() error { _, err := b.ImportKeyToken(ctx, in.dk, wrappedKey); return err },
+		"GenerateRandom":  func() error { _, err := b.GenerateRandom(ctx, 8); return err },
+		"ExportKeyToken":  func() error { _, err := b.ExportKeyToken(ctx, in.dk, in.token, pub); return err },
+		"ImportKeyToken":  func() error { _, err := b.ImportKeyToken(ctx, in.dk, wrappedKey); return err },
+		"ExportKeyTokens": func() error { _, _, err := b.ExportKeyTokens(ctx, pub, refs); return err },
+		"ImportKeyTokens": func() error { _, err := b.ImportKeyTokens(ctx, in.dk, sessionKey, batch); return err },
 		"GenerateSigningKeyToken": func() error {
 			_, _, err := b.GenerateSigningKeyToken(ctx, in.dk)
 			return err
@@ -155,5 +160,8 @@ func testClosed(t *testing.T, b hsm.Backend) {
 	}
 	if _, err := b.ImportKeyToken(ctx, in.dk, make([]byte, wrappedSize)); err == nil {
 		t.Error("ImportKeyToken after Close succeeded")
+	}
+	if _, err := b.ImportKeyTokens(ctx, in.dk, make([]byte, wrappedSize), [][]byte{make([]byte, 40)}); err == nil {
+		t.Error("ImportKeyTokens after Close succeeded")
 	}
 }

@@ -22,6 +22,12 @@ func TestMultiRegionBetweenSoftwareAndPKCS11(t *testing.T) {
 	t.Run("key token PKCS#11 to software", func(t *testing.T) {
 		CheckKeyTokenTransfer(t, OpenSoftHSM(t), OpenSoftware(t))
 	})
+	t.Run("key token batch software to PKCS#11", func(t *testing.T) {
+		CheckKeyTokenBatchTransfer(t, OpenSoftware(t), OpenSoftHSM(t))
+	})
+	t.Run("key token batch PKCS#11 to software", func(t *testing.T) {
+		CheckKeyTokenBatchTransfer(t, OpenSoftHSM(t), OpenSoftware(t))
+	})
 	t.Run("signing key software and PKCS#11", func(t *testing.T) {
 		CheckSigningKeyTokenSharing(t, OpenSoftware(t), OpenSoftHSM(t))
 	})

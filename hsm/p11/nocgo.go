@@ -79,3 +79,11 @@ func (*Backend) GenerateSigningKeyToken(context.Context, string) ([]byte, []byte
 func (*Backend) SignWithKeyToken(context.Context, string, []byte, []byte) ([]byte, error) {
 	return nil, unsupported("sign with key token")
 }
+
+func (*Backend) ExportKeyTokens(context.Context, []byte, []hsm.KeyTokenRef) ([]byte, [][]byte, error) {
+	return nil, nil, unsupported("export key tokens")
+}
+
+func (*Backend) ImportKeyTokens(context.Context, string, []byte, [][]byte) ([][]byte, error) {
+	return nil, unsupported("import key tokens")
+}

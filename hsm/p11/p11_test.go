@@ -274,6 +274,14 @@ func TestKeyTransferAndSigningLeaveNoSessionObjects(t *testing.T) {
 	if _, err := b.ImportKeyToken(ctx, "other", wrapped); err != nil {
 		t.Fatal(err)
 	}
+	refs := []hsm.KeyTokenRef{{DomainKeyID: "dk", Token: token}, {DomainKeyID: "dk", Token: token}}
+	sessionKey, batch, err := b.ExportKeyTokens(ctx, pub, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ImportKeyTokens(ctx, "other", sessionKey, batch); err != nil {
+		t.Fatal(err)
+	}
 	digest := make([]byte, hsm.DigestSize)
 	if _, err := b.SignWithKeyToken(ctx, "dk", signingToken, digest); err != nil {
 		t.Fatal(err)
@@ -284,6 +292,16 @@ func TestKeyTransferAndSigningLeaveNoSessionObjects(t *testing.T) {
 		func() error { _, err := b.ExportKeyToken(ctx, "other", token, pub); return err }(),
 		func() error { _, err := b.ImportKeyToken(ctx, "dk", corrupt); return err }(),
 		func() error { _, err := b.SignWithKeyToken(ctx, "other", signingToken, digest); return err }(),
+		func() error {
+			_, _, err := b.ExportKeyTokens(ctx, pub, append(refs, hsm.KeyTokenRef{DomainKeyID: "other", Token: token}))
+			return err
+		}(),
+		func() error {
+			bad := [][]byte{batch[0], bytes.Clone(batch[1])}
+			bad[1][5] ^= 1
+			_, err := b.ImportKeyTokens(ctx, "other", sessionKey, bad)
+			return err
+		}(),
 	}
 	for i, err := range failures {
 		if !errors.Is(err, hsm.ErrDecrypt) {

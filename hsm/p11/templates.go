@@ -86,6 +86,29 @@ func transitBackingKeyTemplate() []*pkcs11.Attribute {
 	return append(t, usages(false, false, false, false, false)...)
 }
 
+// newSessionKeyTemplate: the AES-256 session key of one ExportKeyTokens
+// call. It wraps the batch's backing keys and is itself wrapped to the
+// peer's transport key (so extractable, but sensitive); it is destroyed
+// when the call returns.
+func newSessionKeyTemplate() []*pkcs11.Attribute {
+	t := aesKey(false,
+		attr(pkcs11.CKA_SENSITIVE, true),
+		attr(pkcs11.CKA_EXTRACTABLE, true),
+		attr(pkcs11.CKA_VALUE_LEN, hsm.BackingKeySize),
+	)
+	return append(t, usages(true, false, false, false, false)...)
+}
+
+// unwrappedSessionKeyTemplate: a session key received with ImportKeyTokens.
+// It can only unwrap the batch's keys and never leaves the device.
+func unwrappedSessionKeyTemplate() []*pkcs11.Attribute {
+	t := aesKey(false,
+		attr(pkcs11.CKA_SENSITIVE, true),
+		attr(pkcs11.CKA_EXTRACTABLE, false),
+	)
+	return append(t, usages(false, true, false, false, false)...)
+}
+
 // exportedBackingKeyTemplate: UnwrapKeyToken hands the key to the caller by
 // design (protection level SOFTWARE), so it must be readable.
 func exportedBackingKeyTemplate() []*pkcs11.Attribute {

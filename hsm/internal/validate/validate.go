@@ -130,3 +130,46 @@ func transportWrapped(what string, wrapped []byte) error {
 	}
 	return nil
 }
+
+// WrappedSessionKey checks that a batch's session key is one RSA block of
+// this node's transport key.
+func WrappedSessionKey(wrapped []byte) error { return transportWrapped("wrapped session key", wrapped) }
+
+// BatchSize checks the number of keys of one ExportKeyTokens or
+// ImportKeyTokens call.
+func BatchSize(n int) error {
+	if n == 0 || n > hsm.MaxKeyTokenBatch {
+		return fmt.Errorf("%w: a batch must hold 1 to %d keys, got %d", hsm.ErrInvalidInput, hsm.MaxKeyTokenBatch, n)
+	}
+	return nil
+}
+
+// KeyTokenRefs checks every entry of an ExportKeyTokens list.
+func KeyTokenRefs(refs []hsm.KeyTokenRef) error {
+	if err := BatchSize(len(refs)); err != nil {
+		return err
+	}
+	for i, r := range refs {
+		if err := DomainKeyID(r.DomainKeyID); err != nil {
+			return fmt.Errorf("key %d: %w", i, err)
+		}
+		if err := KeyToken(r.Token); err != nil {
+			return fmt.Errorf("key %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// BatchWrappedKeys checks every key of an ImportKeyTokens list: each is an
+// RFC 5649 wrap of a 32-byte key under the session key, as big as a key token.
+func BatchWrappedKeys(wrapped [][]byte) error {
+	if err := BatchSize(len(wrapped)); err != nil {
+		return err
+	}
+	for i, w := range wrapped {
+		if len(w) != KeyTokenSize {
+			return fmt.Errorf("%w: wrapped key %d must be %d bytes, got %d", hsm.ErrInvalidInput, i, KeyTokenSize, len(w))
+		}
+	}
+	return nil
+}
