@@ -41,6 +41,9 @@ func (r *Replicator) Ship(ctx context.Context, from string, req *replpb.ShipRequ
 		}
 		return nil, err
 	}
+	if err := r.importMaterial(ctx, batch); err != nil {
+		return nil, err
+	}
 	// Changes of distinct keys are independent: applied side by side,
 	// their Raft proposals share log writes and the HSM works on several.
 	results := make([]*replpb.KeyResult, len(batch.GetChanges()))
@@ -129,20 +132,23 @@ func (r *Replicator) apply(ctx context.Context, from string, c *replpb.Change) *
 	case *replpb.Change_Import:
 		k := proto.Clone(c.Import.GetKey()).(*fsmpb.Key)
 		keyID, primary, epoch = k.GetKeyId(), k.GetMultiRegion().GetPrimaryRegion(), k.GetMultiRegion().GetEpoch()
-		if k.Versions, missing, err = r.rewrap(ctx, keyID, k.GetVersions()); err == nil {
+		if missing = lacksMaterial(k.GetVersions()); !missing {
 			cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_ImportReplicaKey{ImportReplicaKey: &fsmpb.ImportReplicaKey{Key: k}}})
 		}
 	case *replpb.Change_Shared:
 		op := proto.Clone(c.Shared).(*fsmpb.ApplySharedChange)
 		keyID, primary, epoch = op.GetKeyId(), op.GetPrimaryRegion(), op.GetEpoch()
-		if op.Versions, missing, err = r.rewrap(ctx, keyID, op.GetVersions()); err == nil {
+		_, held := r.cfg.State.Key(keyID)
+		// Without the key (deleted here, as a probe of a replica pending
+		// deletion finds), the leader's Apply says so: NotFound, gone.
+		if missing = held && lacksMaterial(op.GetVersions()); !missing {
 			cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_ApplySharedChange{ApplySharedChange: op}})
 		}
 	case *replpb.Change_Merge:
 		m := c.Merge
 		keyID = m.GetKeyId()
-		var versions []*fsmpb.KeyVersion
-		if versions, missing, err = r.rewrap(ctx, keyID, m.GetVersions()); err == nil {
+		versions := m.GetVersions()
+		if missing = lacksMaterial(versions); !missing {
 			cmds = append(cmds, r.promotion(m)...)
 			if len(versions) > 0 {
 				cmds = append(cmds, &fsmpb.Command{Op: &fsmpb.Command_MergeKeyVersions{MergeKeyVersions: &fsmpb.MergeKeyVersions{
@@ -161,10 +167,6 @@ func (r *Replicator) apply(ctx context.Context, from string, c *replpb.Change) *
 	if missing {
 		res.NeedMaterial = true
 		res.Error = "the change lacks material of a version this region does not hold"
-		return res
-	}
-	if err != nil {
-		res.Error = err.Error()
 		return res
 	}
 	var out *fsm.Result
@@ -230,31 +232,59 @@ func (r *Replicator) deletionReport(from string, m *replpb.Merge) []*fsmpb.Comma
 
 func (r *Replicator) regionName() string { return r.cfg.State.Region().GetName() }
 
-// rewrap gives each shipped version a key token under this region's active
-// domain key: the local copy of a version the region holds (no HSM call),
-// else the shipped material unwrapped with this node's transport key and
-// wrapped under the domain key inside the HSM. missing reports a version
-// neither held nor shipped with material.
-func (r *Replicator) rewrap(ctx context.Context, keyID string, versions []*fsmpb.KeyVersion) (_ []*fsmpb.KeyVersion, missing bool, _ error) {
-	local, _ := r.cfg.State.Key(keyID)
+// importMaterial gives every shipped version a key token under this
+// region's active domain key: the local copy of a version the region holds
+// (no HSM work), else the shipped material, unwrapped with the batch's
+// session key and wrapped under the domain key inside the HSM, all of the
+// batch in one HSM call. A version shipped without material that the region
+// lacks is left without a token; its change reports need_material.
+func (r *Replicator) importMaterial(ctx context.Context, batch *replpb.Batch) error {
 	dk := r.cfg.State.Region().GetActiveDomainKeyId()
-	out := make([]*fsmpb.KeyVersion, 0, len(versions))
-	for _, v := range versions {
-		c := proto.Clone(v).(*fsmpb.KeyVersion)
-		if held, ok := fsm.FindVersion(local, v.GetVersionId()); ok {
-			c.KeyToken, c.DomainKeyId = held.GetKeyToken(), held.GetDomainKeyId()
-			out = append(out, c)
-			continue
+	var (
+		wrapped [][]byte
+		targets []*fsmpb.KeyVersion
+	)
+	for _, c := range batch.GetChanges() {
+		var keyID string
+		var versions []*fsmpb.KeyVersion
+		switch c := c.GetChange().(type) {
+		case *replpb.Change_Import:
+			keyID, versions = c.Import.GetKey().GetKeyId(), c.Import.GetKey().GetVersions()
+		case *replpb.Change_Shared:
+			keyID, versions = c.Shared.GetKeyId(), c.Shared.GetVersions()
+		case *replpb.Change_Merge:
+			keyID, versions = c.Merge.GetKeyId(), c.Merge.GetVersions()
 		}
-		if len(v.GetKeyToken()) == 0 {
-			return nil, true, nil
+		local, _ := r.cfg.State.Key(keyID)
+		for _, v := range versions {
+			if held, ok := fsm.FindVersion(local, v.GetVersionId()); ok {
+				v.KeyToken, v.DomainKeyId = held.GetKeyToken(), held.GetDomainKeyId()
+				continue
+			}
+			if len(v.GetKeyToken()) > 0 {
+				wrapped = append(wrapped, v.GetKeyToken())
+				targets = append(targets, v)
+			}
 		}
-		token, err := r.cfg.HSM.ImportKeyToken(ctx, dk, v.GetKeyToken())
-		if err != nil {
-			return nil, false, fmt.Errorf("import version %x: %w", v.GetVersionId(), err)
-		}
-		c.KeyToken, c.DomainKeyId = token, dk
-		out = append(out, c)
 	}
-	return out, false, nil
+	if len(wrapped) == 0 {
+		return nil
+	}
+	if len(batch.GetSessionKey()) == 0 {
+		return fmt.Errorf("%w: the batch carries key material without a session key", ErrMalformed)
+	}
+	tokens, err := r.cfg.HSM.ImportKeyTokens(ctx, dk, batch.GetSessionKey(), wrapped)
+	if err != nil {
+		return fmt.Errorf("import key material: %w", err)
+	}
+	for i, v := range targets {
+		v.KeyToken, v.DomainKeyId = tokens[i], dk
+	}
+	return nil
+}
+
+// lacksMaterial reports whether a version has no key token: shipped without
+// material to a region that does not hold it.
+func lacksMaterial(versions []*fsmpb.KeyVersion) bool {
+	return slices.ContainsFunc(versions, func(v *fsmpb.KeyVersion) bool { return len(v.GetKeyToken()) == 0 })
 }

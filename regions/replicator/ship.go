@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trent-kms/trent/fsm/fsmpb"
+	"github.com/trent-kms/trent/hsm"
 	"github.com/trent-kms/trent/regions/replicator/replpb"
 )
 
@@ -150,12 +151,29 @@ func (r *Replicator) forget(addr string) {
 func (r *Replicator) buildRequest(ctx context.Context, dest string, hello *replpb.HelloResponse, work []item) (*replpb.ShipRequest, []*replpb.Change, error) {
 	region := r.cfg.State.Region()
 	changes := make([]*replpb.Change, 0, len(work))
+	var (
+		refs    []hsm.KeyTokenRef
+		targets []*fsmpb.KeyVersion
+	)
 	for _, it := range work {
-		c, err := r.change(ctx, it, hello.GetTransportPublicKey())
-		if err != nil {
-			return nil, nil, fmt.Errorf("key %s: %w", it.key.GetKeyId(), err)
+		c, material := r.change(it)
+		for _, m := range material {
+			refs = append(refs, hsm.KeyTokenRef{DomainKeyID: m.from.GetDomainKeyId(), Token: m.from.GetKeyToken()})
+			targets = append(targets, m.to)
 		}
 		changes = append(changes, c)
+	}
+	var session []byte
+	if len(refs) > 0 {
+		var wrapped [][]byte
+		var err error
+		session, wrapped, err = r.cfg.HSM.ExportKeyTokens(ctx, hello.GetTransportPublicKey(), refs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("export key material: %w", err)
+		}
+		for i, v := range targets {
+			v.KeyToken = wrapped[i]
+		}
 	}
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
@@ -163,7 +181,7 @@ func (r *Replicator) buildRequest(ctx context.Context, dest string, hello *replp
 	}
 	batch, err := proto.MarshalOptions{Deterministic: true}.Marshal(&replpb.Batch{
 		SourceRegion: region.GetName(), DestRegion: dest, DestNodeId: hello.GetNodeId(),
-		SentUnixNano: r.cfg.Now().UnixNano(), Nonce: nonce, Changes: changes,
+		SentUnixNano: r.cfg.Now().UnixNano(), Nonce: nonce, Changes: changes, SessionKey: session,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode batch: %w", err)
@@ -175,16 +193,26 @@ func (r *Replicator) buildRequest(ctx context.Context, dest string, hello *replp
 	return &replpb.ShipRequest{Batch: batch, Signature: sig, SigningPublicKey: region.GetSigningPublicKey()}, changes, nil
 }
 
-// change builds one key's shipment. A replica gets the material of the
-// versions added since its cursor (all of them when it is being created or
-// asked for them); the primary gets every version shipped back.
-func (r *Replicator) change(ctx context.Context, it item, peerKey []byte) (*replpb.Change, error) {
+// material pairs a version to ship with the shipped copy whose key_token
+// receives its wrapped material.
+type material struct {
+	from, to *fsmpb.KeyVersion
+}
+
+// change builds one key's shipment and lists the versions whose material
+// it needs. A replica gets the material of the versions added since its
+// cursor (all of them when it is being created or asked for them); the
+// primary gets every version shipped back.
+func (r *Replicator) change(it item) (*replpb.Change, []material) {
 	k, mr := it.key, it.key.GetMultiRegion()
 	needs := func(v *fsmpb.KeyVersion) bool {
 		return it.full || !it.primary || it.replica.GetState() == fsmpb.ReplicaState_REPLICA_STATE_CREATING ||
 			v.GetAddedSeq() > it.replica.GetAckedSeq()
 	}
-	var versions []*fsmpb.KeyVersion
+	var (
+		versions []*fsmpb.KeyVersion
+		need     []material
+	)
 	for _, v := range k.GetVersions() {
 		if !it.primary && !v.GetUnshipped() {
 			continue
@@ -195,11 +223,7 @@ func (r *Replicator) change(ctx context.Context, it item, peerKey []byte) (*repl
 			OriginEpoch: v.GetOriginEpoch(), AddedSeq: v.GetAddedSeq(),
 		}
 		if needs(v) {
-			wrapped, err := r.cfg.HSM.ExportKeyToken(ctx, v.GetDomainKeyId(), v.GetKeyToken(), peerKey)
-			if err != nil {
-				return nil, fmt.Errorf("export version %x: %w", v.GetVersionId(), err)
-			}
-			out.KeyToken = wrapped
+			need = append(need, material{from: v, to: out})
 		}
 		versions = append(versions, out)
 	}
@@ -207,7 +231,7 @@ func (r *Replicator) change(ctx context.Context, it item, peerKey []byte) (*repl
 		return &replpb.Change{Change: &replpb.Change_Merge{Merge: &replpb.Merge{
 			KeyId: k.GetKeyId(), PrimaryRegion: mr.GetPrimaryRegion(), Epoch: mr.GetEpoch(), Versions: versions,
 			Deleting: k.GetState() == fsmpb.KeyState_KEY_STATE_PENDING_DELETION,
-		}}}, nil
+		}}}, need
 	}
 	replicas := make([]*fsmpb.Replica, len(mr.GetReplicas()))
 	for i, rep := range mr.GetReplicas() {
@@ -226,14 +250,14 @@ func (r *Replicator) change(ctx context.Context, it item, peerKey []byte) (*repl
 				PrimaryRegion: mr.GetPrimaryRegion(), Epoch: mr.GetEpoch(), AppliedSeq: mr.GetSharedSeq(),
 				CurrentVersionId: mr.GetCurrentVersionId(), Replicas: replicas,
 			},
-		}}}}, nil
+		}}}}, need
 	}
 	return &replpb.Change{Change: &replpb.Change_Shared{Shared: &fsmpb.ApplySharedChange{
 		KeyId: k.GetKeyId(), PrimaryRegion: mr.GetPrimaryRegion(), Epoch: mr.GetEpoch(), Seq: mr.GetSharedSeq(),
 		Versions: versions, CurrentVersionId: mr.GetCurrentVersionId(), RotationEnabled: k.GetRotationEnabled(),
 		RotationPeriodDays: k.GetRotationPeriodDays(), NextRotationTimeUnixNano: k.GetNextRotationTimeUnixNano(),
 		Replicas: replicas,
-	}}}, nil
+	}}}, need
 }
 
 // record proposes the cursors the region's answers allow: an applied change

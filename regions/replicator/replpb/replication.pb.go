@@ -6,8 +6,9 @@
 
 // Region-to-region service: how one region's replicator ships changes of
 // multi-region keys to another region. Every Ship carries a Batch signed with
-// the source region's signing key; key material in it is wrapped to the
-// transport key of the one destination node that Hello named.
+// the source region's signing key; key material in it travels under a
+// session key wrapped to the transport key of the one destination node that
+// Hello named.
 
 package replpb
 
@@ -197,9 +198,15 @@ type Batch struct {
 	DestNodeId string `protobuf:"bytes,3,opt,name=dest_node_id,json=destNodeId,proto3" json:"dest_node_id,omitempty"`
 	// Sender's clock and a random nonce: the receiver refuses a batch it has
 	// seen, or one older than its replay window.
-	SentUnixNano  int64     `protobuf:"varint,4,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"`
-	Nonce         []byte    `protobuf:"bytes,5,opt,name=nonce,proto3" json:"nonce,omitempty"`
-	Changes       []*Change `protobuf:"bytes,6,rep,name=changes,proto3" json:"changes,omitempty"`
+	SentUnixNano int64     `protobuf:"varint,4,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"`
+	Nonce        []byte    `protobuf:"bytes,5,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	Changes      []*Change `protobuf:"bytes,6,rep,name=changes,proto3" json:"changes,omitempty"`
+	// A fresh AES-256 key of the source HSM, wrapped to dest_node_id's
+	// transport key (RSA-OAEP); every key_token in the changes is a backing
+	// key wrapped under it (RFC 5649). One RSA operation per batch, not per
+	// version. Only ever given to the HSM's ImportKeyTokens: signed here as
+	// the session key, it cannot be passed off as a backing key.
+	SessionKey    []byte `protobuf:"bytes,7,opt,name=session_key,json=sessionKey,proto3" json:"session_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,10 +283,16 @@ func (x *Batch) GetChanges() []*Change {
 	return nil
 }
 
+func (x *Batch) GetSessionKey() []byte {
+	if x != nil {
+		return x.SessionKey
+	}
+	return nil
+}
+
 // Change is one key's shipment. In every KeyVersion it carries, key_token is
-// the backing key wrapped to the destination node's transport key (or empty
-// when the destination already holds that version) and domain_key_id is
-// empty.
+// the backing key wrapped under the batch's session key (or empty when the
+// destination already holds that version) and domain_key_id is empty.
 type Change struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Change:
@@ -614,7 +627,7 @@ const file_regions_replicator_replpb_replication_proto_rawDesc = "" +
 	"\vShipRequest\x12\x14\n" +
 	"\x05batch\x18\x01 \x01(\fR\x05batch\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12,\n" +
-	"\x12signing_public_key\x18\x03 \x01(\fR\x10signingPublicKey\"\xe3\x01\n" +
+	"\x12signing_public_key\x18\x03 \x01(\fR\x10signingPublicKey\"\x84\x02\n" +
 	"\x05Batch\x12#\n" +
 	"\rsource_region\x18\x01 \x01(\tR\fsourceRegion\x12\x1f\n" +
 	"\vdest_region\x18\x02 \x01(\tR\n" +
@@ -623,7 +636,9 @@ const file_regions_replicator_replpb_replication_proto_rawDesc = "" +
 	"destNodeId\x12$\n" +
 	"\x0esent_unix_nano\x18\x04 \x01(\x03R\fsentUnixNano\x12\x14\n" +
 	"\x05nonce\x18\x05 \x01(\fR\x05nonce\x126\n" +
-	"\achanges\x18\x06 \x03(\v2\x1c.trent.replication.v1.ChangeR\achanges\"\xbc\x01\n" +
+	"\achanges\x18\x06 \x03(\v2\x1c.trent.replication.v1.ChangeR\achanges\x12\x1f\n" +
+	"\vsession_key\x18\a \x01(\fR\n" +
+	"sessionKey\"\xbc\x01\n" +
 	"\x06Change\x128\n" +
 	"\x06import\x18\x01 \x01(\v2\x1e.trent.fsm.v1.ImportReplicaKeyH\x00R\x06import\x129\n" +
 	"\x06shared\x18\x02 \x01(\v2\x1f.trent.fsm.v1.ApplySharedChangeH\x00R\x06shared\x123\n" +

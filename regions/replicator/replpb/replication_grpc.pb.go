@@ -6,8 +6,9 @@
 
 // Region-to-region service: how one region's replicator ships changes of
 // multi-region keys to another region. Every Ship carries a Batch signed with
-// the source region's signing key; key material in it is wrapped to the
-// transport key of the one destination node that Hello named.
+// the source region's signing key; key material in it travels under a
+// session key wrapped to the transport key of the one destination node that
+// Hello named.
 
 package replpb
 
