@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -164,11 +165,31 @@ func replicate(t testing.TB, r *nodetest.Region, i int, id, region string) {
 
 func encryptIn(t testing.TB, r *nodetest.Region, i int, id, text string) []byte {
 	t.Helper()
-	out, err := r.KMS(i).Encrypt(ctxT(t), &kmspb.EncryptRequest{KeyId: id, Plaintext: []byte(text)})
-	if err != nil {
-		t.Fatalf("Encrypt on node%d: %v", i, err)
+	var blob []byte
+	retryUnavailable(t, fmt.Sprintf("Encrypt on node%d", i), func() error {
+		out, err := r.KMS(i).Encrypt(ctxT(t), &kmspb.EncryptRequest{KeyId: id, Plaintext: []byte(text)})
+		blob = out.GetCiphertextBlob()
+		return err
+	})
+	return blob
+}
+
+// retryUnavailable runs op until it succeeds or fails otherwise than
+// Unavailable, as a client does: on a loaded machine a region may hold an
+// election in the middle of a test.
+func retryUnavailable(t testing.TB, what string, op func() error) {
+	t.Helper()
+	deadline := time.Now().Add(replWait)
+	for {
+		err := op()
+		if err == nil {
+			return
+		}
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return out.GetCiphertextBlob()
 }
 
 // decryptsEverywhere checks every node of every region opens each blob.
@@ -177,9 +198,13 @@ func decryptsEverywhere(t *testing.T, blobs map[string][]byte, regions ...*nodet
 	for _, r := range regions {
 		for _, i := range r.Running() {
 			for text, blob := range blobs {
-				out, err := r.KMS(i).Decrypt(ctxT(t), &kmspb.DecryptRequest{CiphertextBlob: blob})
-				if err != nil || string(out.GetPlaintext()) != text {
-					t.Errorf("Decrypt of %q on node%d of %s: %v", text, i, regionOf(t, r, i), err)
+				var out *kmspb.DecryptResponse
+				retryUnavailable(t, fmt.Sprintf("Decrypt of %q on node%d of %s", text, i, regionOf(t, r, i)), func() (err error) {
+					out, err = r.KMS(i).Decrypt(ctxT(t), &kmspb.DecryptRequest{CiphertextBlob: blob})
+					return err
+				})
+				if string(out.GetPlaintext()) != text {
+					t.Errorf("Decrypt of %q on node%d of %s gave %q", text, i, regionOf(t, r, i), out.GetPlaintext())
 				}
 			}
 		}
