@@ -14,6 +14,9 @@ type command struct {
 	name    string // as typed: "describe-key", "cluster status"
 	op      string // the RPC; error messages name it as AWS names the operation
 	summary string
+	// details, for a command that makes many requests rather than one
+	// (drill), says what it does; help prints it instead of the operation.
+	details string
 	flags   []flagSpec
 	run     func(r *request) (any, error)
 }
@@ -41,6 +44,7 @@ var commandGroups = []struct {
 	{"Cryptography", cryptoCommands},
 	{"Cluster", clusterCommands},
 	{"Audit", auditCommands},
+	{"Disaster recovery", drillCommands},
 }
 
 func findCommand(name string) *command {

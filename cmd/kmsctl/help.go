@@ -60,7 +60,11 @@ func printCommandHelp(w io.Writer, c *command) {
 			fmt.Fprintf(w, " [%s]", flagSynopsis(f))
 		}
 	}
-	fmt.Fprintf(w, "\n\n%s\nOperation: %s\n", c.summary, c.op)
+	if c.details != "" {
+		fmt.Fprintf(w, "\n\n%s\n\n%s\n", c.summary, c.details)
+	} else {
+		fmt.Fprintf(w, "\n\n%s\nOperation: %s\n", c.summary, c.op)
+	}
 	if len(c.flags) > 0 {
 		fmt.Fprintln(w, "\nFlags:")
 		printFlagTable(w, c.flags)
