@@ -69,16 +69,16 @@ func (r *Replicator) shipOnce(ctx context.Context, d *destination, work []item) 
 	}
 	var lastErr error
 	for _, addr := range addrs {
-		p, err := r.peer(ctx, addr, d.name)
+		client, hello, err := r.peer(ctx, addr, d.name)
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		req, changes, err := r.buildRequest(ctx, d.name, p.hello, work)
+		req, changes, err := r.buildRequest(ctx, d.name, hello, work)
 		if err != nil {
 			return 0, err
 		}
-		resp, err := p.client.Ship(ctx, req)
+		resp, err := client.Ship(ctx, req)
 		if err != nil {
 			// The node may have changed (new HSM, new address): ask again
 			// next time.
@@ -91,50 +91,58 @@ func (r *Replicator) shipOnce(ctx context.Context, d *destination, work []item) 
 	return 0, lastErr
 }
 
-// peer returns the connection to addr with a fresh Hello.
-func (r *Replicator) peer(ctx context.Context, addr, region string) (*peer, error) {
+// peer returns the client for addr and the node's Hello, asking for it
+// when none is known. Shipments to one address run concurrently; the Hello
+// is read and replaced only under r.mu.
+func (r *Replicator) peer(ctx context.Context, addr, region string) (replpb.ReplicationClient, *replpb.HelloResponse, error) {
 	r.mu.Lock()
 	p, ok := r.peers[addr]
+	var hello *replpb.HelloResponse
+	if ok {
+		hello = p.hello
+	}
 	r.mu.Unlock()
-	if ok && p.hello != nil {
-		return p, nil
+	if hello != nil {
+		return p.client, hello, nil
 	}
 	if !ok {
 		if r.cfg.Dial == nil {
-			return nil, errors.New("replicator: Config.Dial is not set")
+			return nil, nil, errors.New("replicator: Config.Dial is not set")
 		}
 		conn, err := r.cfg.Dial(addr, region)
 		if err != nil {
-			return nil, fmt.Errorf("dial %s: %w", addr, err)
+			return nil, nil, fmt.Errorf("dial %s: %w", addr, err)
 		}
 		var client replpb.ReplicationClient = replpb.NewReplicationClient(conn)
 		if r.cfg.WrapClient != nil {
 			client = r.cfg.WrapClient(region, client)
 		}
-		p = &peer{conn: conn, client: client}
+		p = r.keepPeer(addr, &peer{conn: conn, client: client})
 	}
 	hello, err := p.client.Hello(ctx, &replpb.HelloRequest{})
 	if err != nil {
-		r.keepPeer(addr, p)
-		return nil, fmt.Errorf("hello %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("hello %s: %w", addr, err)
 	}
 	if hello.GetRegion() != region || hello.GetNodeId() == "" || len(hello.GetTransportPublicKey()) == 0 {
-		r.keepPeer(addr, p)
-		return nil, fmt.Errorf("hello %s: answered as region %q node %q, expected a node of %s", addr, hello.GetRegion(), hello.GetNodeId(), region)
+		return nil, nil, fmt.Errorf("hello %s: answered as region %q node %q, expected a node of %s", addr, hello.GetRegion(), hello.GetNodeId(), region)
 	}
+	r.mu.Lock()
 	p.hello = hello
-	r.keepPeer(addr, p)
-	return p, nil
+	r.mu.Unlock()
+	return p.client, hello, nil
 }
 
-func (r *Replicator) keepPeer(addr string, p *peer) {
+// keepPeer records p for addr and returns it, or the peer another
+// shipment recorded first (closing p's connection).
+func (r *Replicator) keepPeer(addr string, p *peer) *peer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if cur, ok := r.peers[addr]; ok && cur != p {
+	if cur, ok := r.peers[addr]; ok {
 		_ = p.conn.Close()
-		return
+		return cur
 	}
 	r.peers[addr] = p
+	return p
 }
 
 func (r *Replicator) forget(addr string) {
