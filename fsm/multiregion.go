@@ -603,8 +603,15 @@ func (s *state) applyUpdatePrimaryRegion(now int64, op *fsmpb.UpdatePrimaryRegio
 		if r := s.requireState(k, "UpdatePrimaryRegion", enabled, disabled); r != nil {
 			return r
 		}
-		if replicaIndex(mr.GetReplicas(), target) < 0 {
-			return reject(ErrInvalidArgument, "key %s has no replica in %s; UpdatePrimaryRegion needs one", id, target)
+		i := replicaIndex(mr.GetReplicas(), target)
+		if i < 0 {
+			return reject(ErrInvalidArgument, "key %s has no replica in %s; replicate it there first", id, target)
+		}
+		// As AWS requires an enabled replica: one still being created holds
+		// no key to promote, one being deleted is going away.
+		if st := mr.GetReplicas()[i].GetState(); st != replicaActive {
+			return reject(ErrInvalidState, "key %s: the replica in %s is %s; a planned UpdatePrimaryRegion needs an ACTIVE one",
+				id, target, strings.TrimPrefix(st.String(), "REPLICA_STATE_"))
 		}
 	}
 	if target == here {

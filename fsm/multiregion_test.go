@@ -682,6 +682,12 @@ func changeB(epoch, seq uint64, seeds ...byte) *fsmpb.ApplySharedChange {
 	return c
 }
 
+// mrkActiveFixture is mrkFixture with us-1's replica of mrkA created.
+func mrkActiveFixture(h *harness) {
+	mrkFixture(h)
+	h.mustApply(wrap(t0, &fsmpb.AckReplica{KeyId: mrkA, Region: "us-1", Epoch: 1, Seq: 2}))
+}
+
 func TestMRKApply(t *testing.T) {
 	setup := mrkFixture
 	cases := []applyCase{
@@ -880,7 +886,10 @@ func TestMRKApply(t *testing.T) {
 		{name: "UpdatePrimaryRegion on a single-region key", setup: setup,
 			cmd:     wrap(t0, &fsmpb.UpdatePrimaryRegion{KeyId: keyEnabled, NewPrimary: "us-1", Epoch: 2}),
 			wantErr: ErrInvalidState, wantMsg: []string{"not a multi-region key"}},
-		{name: "UpdatePrimaryRegion demotes", setup: setup,
+		{name: "UpdatePrimaryRegion to a replica still being created", setup: setup,
+			cmd:     wrap(t0, &fsmpb.UpdatePrimaryRegion{KeyId: mrkA, NewPrimary: "us-1", Epoch: 2}),
+			wantErr: ErrInvalidState, wantMsg: []string{"the replica in us-1 is CREATING", "needs an ACTIVE one"}},
+		{name: "UpdatePrimaryRegion demotes", setup: mrkActiveFixture,
 			cmd: wrap(t0, &fsmpb.UpdatePrimaryRegion{KeyId: mrkA, NewPrimary: "us-1", Epoch: 2}),
 			check: func(t *testing.T, h *harness, res *Result) {
 				mr := res.Key.GetMultiRegion()
@@ -1190,6 +1199,7 @@ func TestMRKBehindSinceAcrossPrimaries(t *testing.T) {
 	}
 
 	// mrkA, demoted here: the new primary's view of its replicas is its own.
+	h.mustApply(wrap(t0+4*hour, &fsmpb.AckReplica{KeyId: mrkA, Region: "us-1", Epoch: 1, Seq: 2}))
 	demoted := h.mustApply(wrap(t0+4*hour, &fsmpb.UpdatePrimaryRegion{KeyId: mrkA, NewPrimary: "us-1", Epoch: 2})).Key
 	for _, rep := range demoted.GetMultiRegion().GetReplicas() {
 		if rep.GetBehindSinceUnixNano() != 0 {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/trent-kms/trent/fsm"
 	"github.com/trent-kms/trent/fsm/fsmpb"
@@ -141,7 +142,7 @@ func (s *Server) replicaKeyMetadata(k *fsmpb.Key, region, description string, cr
 // UpdatePrimaryRegion moves a multi-region key's primary to another region.
 //
 //   - Planned (Force unset), in the primary region: PrimaryRegion must name
-//     an active replica. This region becomes a replica at once; the
+//     an active replica (checked by the state machine). This region becomes a replica at once; the
 //     replicator carries the change to the new primary.
 //   - Forced, in the replica region being promoted, for when the primary
 //     region is unreachable: this region becomes the primary under a higher
@@ -181,33 +182,14 @@ func (s *Server) UpdatePrimaryRegion(ctx context.Context, req *kmspb.UpdatePrima
 		return nil, fmt.Errorf("%w: key %s: this region %s is a replica; its primary region is %s. "+
 			"Call UpdatePrimaryRegion in %s, or, if %s is unreachable, call it with Force in the region to promote",
 			fsm.ErrInvalidState, id, here, primary, primary, primary)
-	default:
-		if err := checkPlannedTarget(id, mr, target); err != nil {
-			return nil, err
-		}
 	}
+	// A planned switch needs an ACTIVE replica in the target region; the
+	// state machine checks it against the state the write applies to.
 	_, err = s.propose(ctx, &fsmpb.Command{Op: &fsmpb.Command_UpdatePrimaryRegion{UpdatePrimaryRegion: op}})
 	if err != nil {
 		return nil, err
 	}
 	return &kmspb.UpdatePrimaryRegionResponse{}, nil
-}
-
-// checkPlannedTarget requires the new primary of a planned switch to be an
-// active replica, as AWS requires it to be enabled: a replica still being
-// created holds no key to promote, and one being deleted is going away.
-func checkPlannedTarget(id string, mr *fsmpb.MultiRegion, target string) error {
-	for _, r := range mr.GetReplicas() {
-		if r.GetRegion() != target {
-			continue
-		}
-		if r.GetState() != fsmpb.ReplicaState_REPLICA_STATE_ACTIVE {
-			return fmt.Errorf("%w: key %s: the replica in %s is %s; a planned UpdatePrimaryRegion needs an ACTIVE replica",
-				fsm.ErrInvalidState, id, target, replicaStatusNames[r.GetState()])
-		}
-		return nil
-	}
-	return invalid("PrimaryRegion", "key %s has no replica in %s; replicate it there first", id, target)
 }
 
 // multiRegionConfiguration is DescribeKey's MultiRegionConfiguration for
@@ -236,14 +218,21 @@ func (s *Server) multiRegionConfiguration(id string, mr *fsmpb.MultiRegion) *kms
 			Status: replicaStatusNames[r.GetState()],
 		}
 		if primary {
-			var lag int64
-			if since := r.GetBehindSinceUnixNano(); since != 0 {
-				lag = max(0, (now-since)/1e6)
-			}
+			lag := replicaLagMillis(r, now)
 			acked := r.GetAckedSeq()
 			rk.ReplicationLagMillis, rk.AckedChange, rk.LastError = &lag, &acked, r.GetLastError()
 		}
 		cfg.ReplicaKeys = append(cfg.ReplicaKeys, rk)
 	}
 	return cfg
+}
+
+// replicaLagMillis is how long replica r has been behind its primary's
+// latest change at now (command time), 0 when it has it.
+func replicaLagMillis(r *fsmpb.Replica, now int64) int64 {
+	since := r.GetBehindSinceUnixNano()
+	if since == 0 {
+		return 0
+	}
+	return max(0, (now-since)/int64(time.Millisecond))
 }
