@@ -108,9 +108,7 @@ func (s *Server) replicationStatus() []*kmspb.ReplicationDestination {
 			d := dest(rep.GetRegion())
 			d.KeysBehind++
 			d.PendingChanges += mr.GetSharedSeq() - rep.GetAckedSeq()
-			if since := rep.GetBehindSinceUnixNano(); since > 0 {
-				d.LagMillis = max(d.LagMillis, (now-since)/int64(time.Millisecond))
-			}
+			d.LagMillis = max(d.LagMillis, replicaLagMillis(rep, now))
 		}
 	}
 	if s.replication != nil {

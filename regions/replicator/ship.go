@@ -41,20 +41,47 @@ func (r *Replicator) recordFailure(ctx context.Context, region string, work []it
 	if len(msg) > maxErrorLen {
 		msg = msg[:maxErrorLen]
 	}
+	var acks []*fsmpb.Command
 	for _, it := range work {
 		if !it.primary || it.replica.GetLastError() == msg {
 			continue
 		}
-		ack := &fsmpb.AckReplica{
+		acks = append(acks, &fsmpb.Command{Principal: systemPrincipal, Op: &fsmpb.Command_AckReplica{AckReplica: &fsmpb.AckReplica{
 			KeyId: it.key.GetKeyId(), Region: region, Epoch: it.key.GetMultiRegion().GetEpoch(),
 			Seq: it.replica.GetAckedSeq(), LastError: msg,
 			Deleting: it.replica.GetState() == fsmpb.ReplicaState_REPLICA_STATE_DELETING,
-		}
-		if _, perr := r.cfg.Propose(ctx, &fsmpb.Command{Principal: systemPrincipal, Op: &fsmpb.Command_AckReplica{AckReplica: ack}}); perr != nil {
-			r.log.Warn("replication: recording a failure failed", "key", it.key.GetKeyId(), "region", region, "err", perr)
-			return
-		}
+		}}})
 	}
+	if err := r.proposeAll(ctx, acks); err != nil {
+		r.log.Warn("replication: recording a failure failed", "region", region, "err", err)
+	}
+}
+
+// proposeAll proposes cmds side by side, so that they share Raft log
+// writes, and returns every failure.
+func (r *Replicator) proposeAll(ctx context.Context, cmds []*fsmpb.Command) error {
+	errs := make([]error, len(cmds))
+	var wg sync.WaitGroup
+	for i, cmd := range cmds {
+		wg.Go(func() {
+			if _, err := r.cfg.Propose(ctx, cmd); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", commandKey(cmd), err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// commandKey names the key an ack command is about, for errors.
+func commandKey(cmd *fsmpb.Command) string {
+	switch op := cmd.GetOp().(type) {
+	case *fsmpb.Command_AckReplica:
+		return "key " + op.AckReplica.GetKeyId()
+	case *fsmpb.Command_RemoveReplica:
+		return "key " + op.RemoveReplica.GetKeyId()
+	}
+	return "command"
 }
 
 // maxErrorLen bounds an error kept in replicated state.
@@ -277,11 +304,7 @@ func (r *Replicator) record(ctx context.Context, d *destination, work []item, ch
 		return 0, fmt.Errorf("region %s answered %d results for %d changes", d.name, len(results), len(work))
 	}
 	applied := 0
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
+	var acks []*fsmpb.Command
 	for i, it := range work {
 		res := results[i]
 		if res.GetApplied() {
@@ -291,21 +314,14 @@ func (r *Replicator) record(ctx context.Context, d *destination, work []item, ch
 		if !it.primary {
 			continue
 		}
-		cmd := r.ackFor(d.name, it, changes[i], res)
-		if cmd == nil {
-			continue
+		if cmd := r.ackFor(d.name, it, changes[i], res); cmd != nil {
+			acks = append(acks, cmd)
 		}
-		// Side by side, so that the acks share Raft log writes.
-		wg.Go(func() {
-			if _, err := r.cfg.Propose(ctx, cmd); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("record %s's answer for key %s: %w", d.name, it.key.GetKeyId(), err))
-				mu.Unlock()
-			}
-		})
 	}
-	wg.Wait()
-	return applied, errors.Join(errs...)
+	if err := r.proposeAll(ctx, acks); err != nil {
+		return applied, fmt.Errorf("record %s's answers: %w", d.name, err)
+	}
+	return applied, nil
 }
 
 // ackFor is the command recording one answer at the primary, or nil when
