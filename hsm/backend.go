@@ -8,12 +8,13 @@
 // HSMs. Backing keys are generated inside the HSM and leave it only as key
 // tokens, wrapped under a DK with AES key wrap with padding (RFC 5649).
 //
-// What crosses regions: never a DK. A multi-region key's backing key leaves
-// the source HSM wrapped to one destination node's transport key
-// (ExportKeyToken) and is re-wrapped under the destination region's DK inside
-// that node's HSM (ImportKeyToken). The blob is signed with the source
-// region's signing key, an ECDSA P-256 key kept as a token under the region's
-// DK (GenerateSigningKeyToken, SignWithKeyToken), and the receiver checks the
+// What crosses regions: never a DK. Multi-region keys' backing keys leave
+// the source HSM only in batches (ExportKeyTokens): each is wrapped under a
+// fresh session key, which is wrapped to one destination node's transport
+// key, and that node's HSM re-wraps them under the destination region's DK
+// (ImportKeyTokens). The batch is signed with the source region's signing
+// key, an ECDSA P-256 key kept as a token under the region's DK
+// (GenerateSigningKeyToken, SignWithKeyToken), and the receiver checks the
 // signature before it imports; hsm/DESIGN.md says why that check must never
 // be skipped.
 package hsm
@@ -96,48 +97,35 @@ type Backend interface {
 	// Open reverses Seal. ErrDecrypt if the tag does not verify.
 	Open(ctx context.Context, dkID string, token, salt, nonce, sealed, aad []byte) (*crypto.Secret, error)
 
-	// ExportKeyToken unwraps key token (a backing key under domain key dkID)
-	// inside the HSM and wraps the backing key to a peer's transport public
-	// key (PKIX DER RSA, as returned by the peer's TransportPublicKey) with the
-	// RSA-OAEP of ExportDomainKey. This is how a multi-region key's material
-	// reaches another region; the plaintext key never leaves the HSM.
-	// ErrNotFound for an unknown dkID, ErrDecrypt if the token was not made
-	// under dkID or was altered.
-	ExportKeyToken(ctx context.Context, dkID string, token, peerPublicKey []byte) ([]byte, error)
-	// ImportKeyToken unwraps, inside the HSM, a backing key that a peer's
-	// ExportKeyToken wrapped to this HSM's transport key and returns it as a
-	// key token under domain key dkID, usable like one from GenerateKeyToken.
-	// ErrDecrypt if wrapped was altered or made for another HSM, ErrNotFound
-	// for an unknown dkID or before this HSM has a transport key. Callers
-	// must authenticate wrapped (the source region's signature) first: the
-	// HSM cannot tell it from a wrapped domain key, which would import as a
-	// backing key.
-	ImportKeyToken(ctx context.Context, dkID string, wrapped []byte) ([]byte, error)
-
-	// ExportKeyTokens is ExportKeyToken for many keys at the cost of one RSA
-	// operation at the receiver. It generates a fresh AES-256 session key
-	// inside the HSM, wraps it to peerPublicKey with the RSA-OAEP of
-	// ExportKeyToken (sessionKey, 384 bytes), and wraps each backing key
-	// (unwrapped from its token inside the HSM) under the session key with
-	// AES key wrap with padding (RFC 5649, CKM_AES_KEY_WRAP_PAD; 40 bytes
-	// each, in the order of tokens). Plaintext keys never leave the HSM; the
-	// session key is destroyed after. ErrNotFound for an unknown domain key,
-	// ErrDecrypt for an altered token (or one not made under its domain key),
-	// ErrInvalidInput for an empty list or more than MaxKeyTokenBatch.
+	// ExportKeyTokens is how multi-region keys' material reaches another
+	// region, any number of keys at the cost of one RSA operation at the
+	// receiver. It generates a fresh AES-256 session key inside the HSM,
+	// wraps it to peerPublicKey (PKIX DER RSA, as returned by the peer's
+	// TransportPublicKey) with the RSA-OAEP of ExportDomainKey (sessionKey,
+	// 384 bytes), and wraps each backing key (unwrapped from its token inside
+	// the HSM) under the session key with AES key wrap with padding (RFC
+	// 5649, CKM_AES_KEY_WRAP_PAD; 40 bytes each, in the order of tokens).
+	// Plaintext keys never leave the HSM; the session key is destroyed after.
+	// ErrNotFound for an unknown domain key, ErrDecrypt for an altered token
+	// (or one not made under its domain key), ErrInvalidInput for an empty
+	// list, more than MaxKeyTokenBatch, a token that does not hold a 32-byte
+	// key or an unusable peerPublicKey.
 	ExportKeyTokens(ctx context.Context, peerPublicKey []byte, tokens []KeyTokenRef) (sessionKey []byte, wrapped [][]byte, err error)
 	// ImportKeyTokens unwraps sessionKey with this HSM's transport key, then
 	// each wrapped key under it, and returns each as a key token under domain
-	// key dkID (as ImportKeyToken does), in the order of wrapped. All or
-	// nothing: on error no tokens are returned. ErrDecrypt if the session key
-	// was made for another HSM or anything was altered; ErrNotFound for an
-	// unknown dkID or before this HSM has a transport key; ErrInvalidInput for
-	// an empty list or more than MaxKeyTokenBatch. Callers must authenticate
-	// the inputs first (the source region's signature), as for
-	// ImportKeyToken, and the signature must also say that sessionKey is a
-	// session key: a session key, a wrapped backing key and a wrapped domain
-	// key are all a 32-byte AES key under RSA-OAEP to the transport key, and
-	// a session key accepted by ImportKeyToken would become a backing key
-	// whose value UnwrapKeyToken reveals, and with it every key of the batch.
+	// key dkID, usable like one from GenerateKeyToken, in the order of
+	// wrapped. All or nothing: on error no tokens are returned. ErrDecrypt if
+	// the session key was made for another HSM or anything was altered;
+	// ErrNotFound for an unknown dkID or before this HSM has a transport key;
+	// ErrInvalidInput for an empty list or more than MaxKeyTokenBatch.
+	// Callers must authenticate the inputs first (the source region's
+	// signature): a session key and a wrapped domain key are both a 32-byte
+	// AES key under RSA-OAEP to the transport key, which the HSM cannot tell
+	// apart, and a domain key passed as sessionKey would import that domain
+	// key's tokens. There is deliberately no call that imports a single
+	// RSA-wrapped key as a backing key: it would accept a batch's session
+	// key, and UnwrapKeyToken would then reveal it and every key of the
+	// batch (hsm/DESIGN.md).
 	ImportKeyTokens(ctx context.Context, dkID string, sessionKey []byte, wrapped [][]byte) ([][]byte, error)
 
 	// GenerateSigningKeyToken generates an ECDSA P-256 key pair inside the

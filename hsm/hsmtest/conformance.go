@@ -26,8 +26,6 @@ func RunConformance(t *testing.T, newBackend func(t *testing.T) hsm.Backend) {
 	t.Run("SealMatchesContract", func(t *testing.T) { testSealMatchesContract(t, newBackend(t)) })
 	t.Run("DomainKeyTransfer", func(t *testing.T) { CheckDomainKeyTransfer(t, newBackend(t), newBackend(t)) })
 	t.Run("DomainKeyTransferErrors", func(t *testing.T) { testTransferErrors(t, newBackend(t), newBackend(t)) })
-	t.Run("KeyTokenTransfer", func(t *testing.T) { CheckKeyTokenTransfer(t, newBackend(t), newBackend(t)) })
-	t.Run("KeyTokenTransferErrors", func(t *testing.T) { testKeyTokenTransferErrors(t, newBackend(t), newBackend(t)) })
 	t.Run("KeyTokenBatchTransfer", func(t *testing.T) { CheckKeyTokenBatchTransfer(t, newBackend(t), newBackend(t)) })
 	t.Run("KeyTokenBatchTransferErrors", func(t *testing.T) { testKeyTokenBatchTransferErrors(t, newBackend(t), newBackend(t)) })
 	t.Run("SigningKeyToken", func(t *testing.T) { testSigningKeyToken(t, newBackend(t)) })

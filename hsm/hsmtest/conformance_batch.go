@@ -110,6 +110,8 @@ func testKeyTokenBatchTransferErrors(t *testing.T, a, b hsm.Backend) {
 	}
 	wantErr(t, export(pubB, []hsm.KeyTokenRef{{DomainKeyID: dkA, Token: token[:39]}}), hsm.ErrInvalidInput, "export of a short token")
 	wantErr(t, export([]byte("not a key"), good), hsm.ErrInvalidInput, "export to garbage")
+	small := must(rsa.GenerateKey(rand.Reader, 2048))(t)
+	wantErr(t, export(must(x509.MarshalPKIXPublicKey(&small.PublicKey))(t), good), hsm.ErrInvalidInput, "export to an RSA-2048 key")
 	signing, _, err := a.GenerateSigningKeyToken(ctx, dkA)
 	noErr(t, err)
 	wantErr(t, export(pubB, []hsm.KeyTokenRef{{DomainKeyID: dkA, Token: signing}}), hsm.ErrInvalidInput, "export of a signing key token")
@@ -131,6 +133,8 @@ func testKeyTokenBatchTransferErrors(t *testing.T, a, b hsm.Backend) {
 		_, err = b.ImportKeyTokens(ctx, dkB, bad, wrapped)
 		wantErr(t, err, hsm.ErrDecrypt, fmt.Sprintf("import with byte %d of the session key flipped", i))
 	}
+	_, err = b.ImportKeyTokens(ctx, dkB, random(t, wrappedSize), wrapped)
+	wantErr(t, err, hsm.ErrDecrypt, "import of random bytes as the session key")
 	_, err = b.ImportKeyTokens(ctx, dkB, sessionKey[:wrappedSize-1], wrapped)
 	wantErr(t, err, hsm.ErrInvalidInput, "import of a short session key")
 	for _, i := range []int{0, 8, 39} {
@@ -152,7 +156,7 @@ func testKeyTokenBatchTransferErrors(t *testing.T, a, b hsm.Backend) {
 	// A well-wrapped session key of the wrong size is refused (as the
 	// wrong size, or because the keys do not unwrap under it).
 	parsed := must(x509.ParsePKIXPublicKey(pubB))(t).(*rsa.PublicKey)
-	for _, size := range []int{16, 24, 48} {
+	for _, size := range []int{1, 16, 24, 33, 48} {
 		sk := random(t, size)
 		odd := must(rsa.EncryptOAEP(sha1.New(), rand.Reader, parsed, sk, nil))(t)
 		_, err = b.ImportKeyTokens(ctx, dkB, odd, wrapped)

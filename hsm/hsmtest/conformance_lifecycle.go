@@ -86,7 +86,6 @@ func testCancelledContext(t *testing.T, b hsm.Backend) {
 	sealed := must(b.Seal(live, in.dk, in.token, in.salt, in.nonce, []byte("x"), nil))(t)
 	pub := must(b.TransportPublicKey(live))(t)
 	wrapped := must(b.ExportDomainKey(live, in.dk, pub))(t)
-	wrappedKey := must(b.ExportKeyToken(live, in.dk, in.token, pub))(t)
 	refs := []hsm.KeyTokenRef{{DomainKeyID: in.dk, Token: in.token}}
 	sessionKey, batch, err := b.ExportKeyTokens(live, pub, refs)
 	noErr(t, err)
@@ -113,8 +112,6 @@ func testCancelledContext(t *testing.T, b hsm.Backend) {
 			return err
 		},
 		"GenerateRandom":  func() error { _, err := b.GenerateRandom(ctx, 8); return err },
-		"ExportKeyToken":  func() error { _, err := b.ExportKeyToken(ctx, in.dk, in.token, pub); return err },
-		"ImportKeyToken":  func() error { _, err := b.ImportKeyToken(ctx, in.dk, wrappedKey); return err },
 		"ExportKeyTokens": func() error { _, _, err := b.ExportKeyTokens(ctx, pub, refs); return err },
 		"ImportKeyTokens": func() error { _, err := b.ImportKeyTokens(ctx, in.dk, sessionKey, batch); return err },
 		"GenerateSigningKeyToken": func() error {
@@ -157,9 +154,6 @@ func testClosed(t *testing.T, b hsm.Backend) {
 	}
 	if _, _, err := b.GenerateSigningKeyToken(ctx, in.dk); err == nil {
 		t.Error("GenerateSigningKeyToken after Close succeeded")
-	}
-	if _, err := b.ImportKeyToken(ctx, in.dk, make([]byte, wrappedSize)); err == nil {
-		t.Error("ImportKeyToken after Close succeeded")
 	}
 	if _, err := b.ImportKeyTokens(ctx, in.dk, make([]byte, wrappedSize), [][]byte{make([]byte, 40)}); err == nil {
 		t.Error("ImportKeyTokens after Close succeeded")

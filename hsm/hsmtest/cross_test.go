@@ -16,12 +16,6 @@ func TestDomainKeyTransferBetweenSoftwareAndPKCS11(t *testing.T) {
 // Regions may run different backends: a multi-region key's material moves
 // between them, and a region's signing key is shared by nodes of both kinds.
 func TestMultiRegionBetweenSoftwareAndPKCS11(t *testing.T) {
-	t.Run("key token software to PKCS#11", func(t *testing.T) {
-		CheckKeyTokenTransfer(t, OpenSoftware(t), OpenSoftHSM(t))
-	})
-	t.Run("key token PKCS#11 to software", func(t *testing.T) {
-		CheckKeyTokenTransfer(t, OpenSoftHSM(t), OpenSoftware(t))
-	})
 	t.Run("key token batch software to PKCS#11", func(t *testing.T) {
 		CheckKeyTokenBatchTransfer(t, OpenSoftware(t), OpenSoftHSM(t))
 	})

@@ -64,14 +64,6 @@ func (*Backend) Open(context.Context, string, []byte, []byte, []byte, []byte, []
 	return nil, unsupported("open sealed")
 }
 
-func (*Backend) ExportKeyToken(context.Context, string, []byte, []byte) ([]byte, error) {
-	return nil, unsupported("export key token")
-}
-
-func (*Backend) ImportKeyToken(context.Context, string, []byte) ([]byte, error) {
-	return nil, unsupported("import key token")
-}
-
 func (*Backend) GenerateSigningKeyToken(context.Context, string) ([]byte, []byte, error) {
 	return nil, nil, unsupported("generate signing key token")
 }

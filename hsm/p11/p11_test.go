@@ -267,13 +267,6 @@ func TestKeyTransferAndSigningLeaveNoSessionObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrapped, err := b.ExportKeyToken(ctx, "dk", token, pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.ImportKeyToken(ctx, "other", wrapped); err != nil {
-		t.Fatal(err)
-	}
 	refs := []hsm.KeyTokenRef{{DomainKeyID: "dk", Token: token}, {DomainKeyID: "dk", Token: token}}
 	sessionKey, batch, err := b.ExportKeyTokens(ctx, pub, refs)
 	if err != nil {
@@ -286,11 +279,13 @@ func TestKeyTransferAndSigningLeaveNoSessionObjects(t *testing.T) {
 	if _, err := b.SignWithKeyToken(ctx, "dk", signingToken, digest); err != nil {
 		t.Fatal(err)
 	}
-	corrupt := bytes.Clone(wrapped)
-	corrupt[10] ^= 1
 	failures := []error{
-		func() error { _, err := b.ExportKeyToken(ctx, "other", token, pub); return err }(),
-		func() error { _, err := b.ImportKeyToken(ctx, "dk", corrupt); return err }(),
+		func() error {
+			corrupt := bytes.Clone(sessionKey)
+			corrupt[10] ^= 1
+			_, err := b.ImportKeyTokens(ctx, "other", corrupt, batch)
+			return err
+		}(),
 		func() error { _, err := b.SignWithKeyToken(ctx, "other", signingToken, digest); return err }(),
 		func() error {
 			_, _, err := b.ExportKeyTokens(ctx, pub, append(refs, hsm.KeyTokenRef{DomainKeyID: "other", Token: token}))

@@ -76,7 +76,7 @@ func newBackingKeyTemplate() []*pkcs11.Attribute {
 }
 
 // transitBackingKeyTemplate: a backing key between two wrappings (from a
-// key token to a peer's transport key, or back): extractable so it can be
+// key token to a batch's session key, or back): extractable so it can be
 // wrapped again, sensitive so its value can never be read, and of no other use.
 func transitBackingKeyTemplate() []*pkcs11.Attribute {
 	t := aesKey(false,
@@ -248,7 +248,7 @@ func mechanism(m uint, param any) []*pkcs11.Mechanism {
 // SHA-256), and the software backend must interoperate, so both use SHA-1.
 // OAEP's security does not rest on SHA-1's collision resistance. SoftHSM
 // also refuses a label (CKR_ARGUMENTS_BAD), so wrapped domain keys and
-// wrapped backing keys cannot be told apart (see DESIGN.md).
+// wrapped session keys cannot be told apart (see DESIGN.md).
 func oaepMechanism() []*pkcs11.Mechanism {
 	return mechanism(pkcs11.CKM_RSA_PKCS_OAEP,
 		pkcs11.NewOAEPParams(pkcs11.CKM_SHA_1, pkcs11.CKG_MGF1_SHA1, pkcs11.CKZ_DATA_SPECIFIED, nil))

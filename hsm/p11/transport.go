@@ -53,24 +53,46 @@ func (b *Backend) ExportDomainKey(ctx context.Context, id string, peerPublicKey 
 		if err != nil {
 			return err
 		}
-		peerKey, err := b.createPeerKey(s, op, peer)
-		if err != nil {
-			return err
-		}
-		defer b.destroy(s, peerKey)
-		wrapped, err = b.p11.WrapKey(s, oaepMechanism(), peerKey, dk)
-		return b.forgetStaleDomainKey(id, deviceError(op, err))
+		wrapped, err = b.wrapToPeer(s, op, peer, dk)
+		return b.forgetStaleDomainKey(id, err)
 	})
 	return wrapped, err
 }
 
-// createPeerKey makes a peer's transport public key a session object for
-// one C_WrapKey; the caller destroys it.
-func (b *Backend) createPeerKey(s pkcs11.SessionHandle, op string, peer *rsa.PublicKey) (pkcs11.ObjectHandle, error) {
+// wrapToPeer wraps key to a peer's transport public key with RSA-OAEP:
+// everything that leaves for another node (a domain key, a batch's session
+// key) does so this way. The peer key is a session object for this one
+// C_WrapKey.
+func (b *Backend) wrapToPeer(s pkcs11.SessionHandle, op string, peer *rsa.PublicKey, key pkcs11.ObjectHandle) ([]byte, error) {
 	exponent := big.NewInt(int64(peer.E)).Bytes()
-	h, err := b.p11.CreateObject(s, peerPublicTemplate(peer.N.Bytes(), exponent))
+	peerKey, err := b.p11.CreateObject(s, peerPublicTemplate(peer.N.Bytes(), exponent))
 	if err != nil {
-		return 0, deviceError(op, err)
+		return nil, deviceError(op, err)
+	}
+	defer b.destroy(s, peerKey)
+	wrapped, err := b.p11.WrapKey(s, oaepMechanism(), peerKey, key)
+	if err != nil {
+		return nil, deviceError(op, err)
+	}
+	return wrapped, nil
+}
+
+// unwrapFromPeer reverses a peer's wrapToPeer with this HSM's transport key
+// into an object made from template, and refuses a key that is not size
+// bytes (as far as checkKeyLength can tell). The caller destroys the
+// object if it is a session object.
+func (b *Backend) unwrapFromPeer(s pkcs11.SessionHandle, op string, wrapped []byte, template []*pkcs11.Attribute, size int) (pkcs11.ObjectHandle, error) {
+	tk, err := b.transportKey(s, op, false)
+	if err != nil {
+		return 0, err
+	}
+	h, err := b.p11.UnwrapKey(s, oaepMechanism(), tk.private, wrapped, template)
+	if err != nil {
+		return 0, b.forgetStaleTransportKey(integrityError(op, err))
+	}
+	if err := b.checkKeyLength(s, op, h, size); err != nil {
+		b.destroy(s, h)
+		return 0, err
 	}
 	return h, nil
 }
@@ -90,16 +112,8 @@ func (b *Backend) ImportDomainKey(ctx context.Context, id string, wrapped []byte
 		if _, found, err := b.lookupDomainKey(s, op, id); err != nil || found {
 			return err
 		}
-		tk, err := b.transportKey(s, op, false)
+		h, err := b.unwrapFromPeer(s, op, wrapped, domainKeyTemplate(id, false), hsm.DomainKeySize)
 		if err != nil {
-			return err
-		}
-		h, err := b.p11.UnwrapKey(s, oaepMechanism(), tk.private, wrapped, domainKeyTemplate(id, false))
-		if err != nil {
-			return b.forgetStaleTransportKey(integrityError(op, err))
-		}
-		if err := b.checkKeyLength(s, op, h, hsm.DomainKeySize); err != nil {
-			b.destroy(s, h)
 			return err
 		}
 		b.rememberDomainKey(id, h)

@@ -4,16 +4,14 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha1"
 	"fmt"
 
 	"github.com/trent-kms/trent/hsm"
 	"github.com/trent-kms/trent/hsm/internal/validate"
 )
 
-// ExportKeyTokens implements hsm.Backend: one RSA-OAEP wrap (as in
-// ExportKeyToken) of a fresh AES-256 session key, and each backing key
+// ExportKeyTokens implements hsm.Backend: one RSA-OAEP wrap (wrapToPeer,
+// as for domain keys) of a fresh AES-256 session key, and each backing key
 // under the session key with RFC 5649, which is what the PKCS#11 backend's
 // CKM_AES_KEY_WRAP_PAD produces.
 func (b *Backend) ExportKeyTokens(ctx context.Context, peerPublicKey []byte, tokens []hsm.KeyTokenRef) ([]byte, [][]byte, error) {
@@ -53,9 +51,9 @@ func (b *Backend) ExportKeyTokens(ctx context.Context, peerPublicKey []byte, tok
 			return nil, nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: %w", hsm.ErrUnavailable, err)}
 		}
 	}
-	sealedSessionKey, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, peer, sessionKey, nil)
+	sealedSessionKey, err := wrapToPeer(op, peer, sessionKey)
 	if err != nil {
-		return nil, nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: %w", hsm.ErrInvalidInput, err)}
+		return nil, nil, err
 	}
 	return sealedSessionKey, wrapped, nil
 }
@@ -80,17 +78,11 @@ func (b *Backend) ImportKeyTokens(ctx context.Context, dkID string, sessionKey [
 	if err != nil {
 		return nil, err
 	}
-	if b.transport == nil {
-		return nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: no transport key pair yet", hsm.ErrNotFound)}
-	}
-	key, err := rsa.DecryptOAEP(sha1.New(), nil, b.transport, sessionKey, nil)
+	key, err := unwrapFromPeer(op, b.transport, "session key", sessionKey, hsm.BackingKeySize)
 	if err != nil {
-		return nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: wrapped session key", hsm.ErrDecrypt)}
+		return nil, err
 	}
 	defer clear(key)
-	if len(key) != hsm.BackingKeySize {
-		return nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: session key is not %d bytes", hsm.ErrInvalidInput, hsm.BackingKeySize)}
-	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: %w", hsm.ErrUnavailable, err)}

@@ -12,7 +12,7 @@ import (
 	"github.com/trent-kms/trent/hsm/internal/validate"
 )
 
-// Domain keys travel under RSA-OAEP with SHA-1 and MGF1-SHA1 and an empty
+// Domain keys and session keys travel under RSA-OAEP with SHA-1 and MGF1-SHA1 and an empty
 // label: the only OAEP SoftHSM 2.6 offers for C_WrapKey, which this backend
 // must match. OAEP's security does not rest on SHA-1's collision resistance.
 
@@ -48,11 +48,7 @@ func (b *Backend) ExportDomainKey(ctx context.Context, id string, peerPublicKey 
 	if err != nil {
 		return nil, err
 	}
-	wrapped, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, peer, dk.secret.Bytes(), nil)
-	if err != nil {
-		return nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: %w", hsm.ErrInvalidInput, err)}
-	}
-	return wrapped, nil
+	return wrapToPeer(op, peer, dk.secret.Bytes())
 }
 
 // ImportDomainKey implements hsm.Backend.
@@ -71,19 +67,46 @@ func (b *Backend) ImportDomainKey(ctx context.Context, id string, wrapped []byte
 	if err != nil {
 		return err
 	}
-	dk, err := rsa.DecryptOAEP(sha1.New(), nil, key, wrapped, nil)
+	dk, err := unwrapFromPeer(op, key, "domain key", wrapped, hsm.DomainKeySize)
 	if err != nil {
-		return &hsm.Error{Op: op, Err: fmt.Errorf("%w: wrapped domain key", hsm.ErrDecrypt)}
+		return err
 	}
 	defer clear(dk)
-	if len(dk) != hsm.DomainKeySize {
-		return &hsm.Error{Op: op, Err: fmt.Errorf("%w: unwrapped key is not %d bytes", hsm.ErrInvalidInput, hsm.DomainKeySize)}
-	}
 	if err := b.addDomainKey(ctx, op, id, dk, true); err != nil {
 		return err
 	}
 	b.log.Info("hsm: domain key imported", "id", id)
 	return nil
+}
+
+// wrapToPeer wraps key to a peer's transport public key: everything that
+// leaves for another node (a domain key, a batch's session key) does so this
+// way, so the PKCS#11 backend can unwrap what this one wraps and the other
+// way round.
+func wrapToPeer(op string, peer *rsa.PublicKey, key []byte) ([]byte, error) {
+	wrapped, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, peer, key, nil)
+	if err != nil {
+		return nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: %w", hsm.ErrInvalidInput, err)}
+	}
+	return wrapped, nil
+}
+
+// unwrapFromPeer reverses a peer's wrapToPeer with this node's transport
+// private key (nil before there is one) and checks that the key is size
+// bytes. what names the key in errors. The caller clears the result.
+func unwrapFromPeer(op string, transport *rsa.PrivateKey, what string, wrapped []byte, size int) ([]byte, error) {
+	if transport == nil {
+		return nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: no transport key pair yet", hsm.ErrNotFound)}
+	}
+	key, err := rsa.DecryptOAEP(sha1.New(), nil, transport, wrapped, nil)
+	if err != nil {
+		return nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: wrapped %s", hsm.ErrDecrypt, what)}
+	}
+	if len(key) != size {
+		clear(key)
+		return nil, &hsm.Error{Op: op, Err: fmt.Errorf("%w: unwrapped %s is not %d bytes", hsm.ErrInvalidInput, what, size)}
+	}
+	return key, nil
 }
 
 // transportKey returns the transport private key, generating and persisting

@@ -120,10 +120,6 @@ func PeerTransportKey(der []byte) (*rsa.PublicKey, error) {
 // node's transport key.
 func WrappedDomainKey(wrapped []byte) error { return transportWrapped("wrapped domain key", wrapped) }
 
-// WrappedBackingKey checks that a backing key exported to this node is one
-// RSA block of its transport key.
-func WrappedBackingKey(wrapped []byte) error { return transportWrapped("wrapped backing key", wrapped) }
-
 func transportWrapped(what string, wrapped []byte) error {
 	if len(wrapped) != TransportKeyBits/8 {
 		return fmt.Errorf("%w: %s must be %d bytes, got %d", hsm.ErrInvalidInput, what, TransportKeyBits/8, len(wrapped))

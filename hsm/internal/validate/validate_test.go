@@ -49,8 +49,8 @@ func TestSizes(t *testing.T) {
 			t.Errorf("Digest(%d bytes) = %v", n, err)
 		}
 	}
-	if err := WrappedBackingKey(make([]byte, TransportKeyBits/8-1)); !errors.Is(err, hsm.ErrInvalidInput) {
-		t.Errorf("WrappedBackingKey(short) = %v", err)
+	if err := WrappedSessionKey(make([]byte, TransportKeyBits/8-1)); !errors.Is(err, hsm.ErrInvalidInput) {
+		t.Errorf("WrappedSessionKey(short) = %v", err)
 	}
 }
 
