@@ -31,6 +31,9 @@ func waitCluster(ctx context.Context, cfg *waitClusterConfig) error {
 	defer cancel()
 	for i, conn := range conns {
 		client := kmspb.NewClusterClient(conn)
+		// The last answer, reported at the deadline: the poll the deadline
+		// cuts short says only that it was cut short.
+		var last *kmspb.ClusterStatusResponse
 		for {
 			s, err := client.Status(ctx, &kmspb.ClusterStatusRequest{})
 			if err == nil && regionFormed(s, cfg.nodes) {
@@ -39,10 +42,13 @@ func waitCluster(ctx context.Context, cfg *waitClusterConfig) error {
 			if status.Code(err) == codes.Unimplemented {
 				return fmt.Errorf("%s: Cluster.Status is not implemented, cannot tell whether it joined", cfg.endpoints[i])
 			}
+			if err == nil {
+				last = s
+			}
 			select {
 			case <-ctx.Done():
-				if err == nil {
-					err = fmt.Errorf("sees %d of %d members, leader %q", len(s.GetNodes()), cfg.nodes, s.GetLeaderId())
+				if last != nil {
+					err = fmt.Errorf("sees %d of %d members, leader %q", len(last.GetNodes()), cfg.nodes, last.GetLeaderId())
 				}
 				return fmt.Errorf("%s: region not formed within %v: %w", cfg.endpoints[i], cfg.timeout, err)
 			case <-time.After(50 * time.Millisecond):
