@@ -126,14 +126,14 @@ func (c *testCluster) start(id, dir, addr string) *testNode {
 }
 
 func (c *testCluster) fetcher(self string) ReadIndexFetcher {
-	return func(ctx context.Context, leaderID string) (uint64, error) {
+	return func(ctx context.Context, leaderID string, applied uint64) (uint64, error) {
 		c.mu.Lock()
 		leader, blocked := c.nodes[leaderID], c.cut[self] || c.cut[leaderID]
 		c.mu.Unlock()
 		if leader == nil || blocked {
 			return 0, errUnreachable
 		}
-		return leader.LeaderReadIndex(ctx)
+		return leader.ServeReadIndex(ctx, applied)
 	}
 }
 

@@ -34,6 +34,7 @@ type Node struct {
 
 	leaderReads   *roundBatcher
 	followerReads *roundBatcher
+	nudger        *commitNudger
 	fetcher       atomic.Pointer[ReadIndexFetcher]
 	readIndex     readIndexState
 
@@ -109,6 +110,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	n.lifetime, n.stop = context.WithCancel(context.Background())
 	n.leaderReads = newRoundBatcher(n.lifetime, cfg.ReadIndexTimeout, n.verifiedReadIndex)
 	n.followerReads = newRoundBatcher(n.lifetime, cfg.ReadIndexTimeout, n.fetchReadIndex)
+	n.nudger = newCommitNudger(func() error { return n.raft.Barrier(cfg.ReadIndexTimeout).Error() })
 	n.leadership = newLeadershipFanout()
 	n.leaderSeen = &broadcast{}
 	n.startLeadershipWatch(notify)
@@ -212,6 +214,7 @@ func (n *Node) Shutdown() error {
 		errs := []error{n.raft.Shutdown().Error()}
 		n.leaderReads.close()
 		n.followerReads.close()
+		n.nudger.close()
 		n.workers.Wait()
 		n.leadership.close()
 		if n.tcp != nil {

@@ -8,10 +8,12 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// ReadIndexFetcher asks the leader identified by leaderID for its LeaderReadIndex; transport
-// implements it as an RPC. It must call LeaderReadIndex on that leader (not a cached value) and
-// return its error when the leader refuses, so a deposed leader cannot vouch for stale state.
-type ReadIndexFetcher func(ctx context.Context, leaderID string) (uint64, error)
+// ReadIndexFetcher asks the leader identified by leaderID for its read index; transport
+// implements it as an RPC. It must call ServeReadIndex (or LeaderReadIndex) on that leader, not
+// use a cached value, and return its error when the leader refuses, so a deposed leader cannot
+// vouch for stale state. applied is this follower's applied index, which the leader uses to send
+// its commit index at once when the follower is behind (ServeReadIndex).
+type ReadIndexFetcher func(ctx context.Context, leaderID string, applied uint64) (uint64, error)
 
 // SetReadIndexFetcher installs the follower side of ReadBarrier. Until it is set, ReadBarrier on
 // a follower fails with ErrNoLeader.
@@ -69,6 +71,17 @@ func (n *Node) LeaderReadIndex(ctx context.Context) (uint64, error) {
 	return index, nil
 }
 
+// ServeReadIndex is LeaderReadIndex for a follower that has applied up to followerApplied. When
+// that is short of the read index, the follower would wait for its next append to learn the
+// commit index (up to CommitTimeout when no write follows), so the leader sends it at once.
+func (n *Node) ServeReadIndex(ctx context.Context, followerApplied uint64) (uint64, error) {
+	index, err := n.LeaderReadIndex(ctx)
+	if err == nil && followerApplied < index {
+		n.nudger.request()
+	}
+	return index, err
+}
+
 // fetchReadIndex is one follower round: ask the leader this node knows.
 func (n *Node) fetchReadIndex(ctx context.Context) (uint64, error) {
 	leaderID, _ := n.Leader()
@@ -79,7 +92,7 @@ func (n *Node) fetchReadIndex(ctx context.Context) (uint64, error) {
 	if fetch == nil || *fetch == nil {
 		return 0, fmt.Errorf("%w: no read-index fetcher set", ErrNoLeader)
 	}
-	index, err := (*fetch)(ctx, leaderID)
+	index, err := (*fetch)(ctx, leaderID, n.sm.AppliedIndex())
 	if err != nil {
 		return 0, fmt.Errorf("%w: read index from %s: %w", ErrNoLeader, leaderID, err)
 	}

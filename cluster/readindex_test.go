@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestReadBarrierSeesPriorWrites(t *testing.T) {
@@ -55,9 +56,9 @@ func TestConcurrentFollowerReadBarriersShareFetches(t *testing.T) {
 	mustApply(t, leader, "a", "1")
 
 	var fetches atomic.Int64
-	follower.SetReadIndexFetcher(func(ctx context.Context, leaderID string) (uint64, error) {
+	follower.SetReadIndexFetcher(func(ctx context.Context, leaderID string, applied uint64) (uint64, error) {
 		fetches.Add(1)
-		return c.fetcher(follower.id)(ctx, leaderID)
+		return c.fetcher(follower.id)(ctx, leaderID, applied)
 	})
 	const callers = 64
 	var wg sync.WaitGroup
@@ -72,5 +73,26 @@ func TestConcurrentFollowerReadBarriersShareFetches(t *testing.T) {
 	t.Logf("%d concurrent read barriers cost %d fetches", callers, fetches.Load())
 	if fetches.Load() > callers/4 {
 		t.Fatalf("%d fetches for %d concurrent read barriers: not batched", fetches.Load(), callers)
+	}
+}
+
+func TestFollowerReadAfterWriteDoesNotWaitForCommitTimeout(t *testing.T) {
+	// With writes stopped, hashicorp/raft tells a follower the commit index only after
+	// CommitTimeout. Here that is an hour: each barrier below returns within opTimeout only if
+	// the leader sends the commit index when a follower's read needs it (ServeReadIndex).
+	c := newTestCluster(t, func(cfg *Config) { cfg.CommitTimeout = time.Hour })
+	nodes := c.bootstrap(3, true)
+	leader := c.waitLeader(nodes...)
+	followers := others(nodes, leader)
+	for i := range 20 {
+		value := strconv.Itoa(i)
+		mustApply(t, leader, "k", value)
+		reader := followers[i%len(followers)]
+		if err := reader.ReadBarrier(ctxWithTimeout(t, opTimeout)); err != nil {
+			t.Fatalf("write %d: read barrier on %s: %v", i, reader.id, err)
+		}
+		if got, _ := reader.sm.Get("k"); got != value {
+			t.Fatalf("write %d: %s read k=%q after the barrier, want %q", i, reader.id, got, value)
+		}
 	}
 }

@@ -41,8 +41,16 @@ func (in *internalService) Apply(ctx context.Context, req *internalpb.ApplyReque
 	return resp, nil
 }
 
-func (in *internalService) ReadIndex(ctx context.Context, _ *internalpb.ReadIndexRequest) (*internalpb.ReadIndexResponse, error) {
-	idx, err := in.s.raft.LeaderReadIndex(ctx)
+func (in *internalService) ReadIndex(ctx context.Context, req *internalpb.ReadIndexRequest) (*internalpb.ReadIndexResponse, error) {
+	var (
+		idx uint64
+		err error
+	)
+	if req.AppliedIndex != nil {
+		idx, err = in.s.raft.ServeReadIndex(ctx, req.GetAppliedIndex())
+	} else {
+		idx, err = in.s.raft.LeaderReadIndex(ctx) // an older follower: it cannot say how far it is
+	}
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}

@@ -177,7 +177,7 @@ func decodeApplyResponse(resp *internalpb.ApplyResponse) (*fsm.Result, error) {
 
 // fetchReadIndex is the follower side of a read-index round: ask the leader
 // for its commit index. cluster batches concurrent callers into one call.
-func (s *Server) fetchReadIndex(ctx context.Context, leaderID string) (uint64, error) {
+func (s *Server) fetchReadIndex(ctx context.Context, leaderID string, applied uint64) (uint64, error) {
 	node, ok := s.fsm.Node(leaderID)
 	if !ok || node.GetGrpcAddr() == "" {
 		return 0, fmt.Errorf("%w: leader %s has no known address", cluster.ErrNoLeader, leaderID)
@@ -186,7 +186,7 @@ func (s *Server) fetchReadIndex(ctx context.Context, leaderID string) (uint64, e
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", cluster.ErrNoLeader, err)
 	}
-	resp, err := client.ReadIndex(ctx, &internalpb.ReadIndexRequest{})
+	resp, err := client.ReadIndex(ctx, &internalpb.ReadIndexRequest{AppliedIndex: &applied})
 	if err != nil {
 		return 0, fmt.Errorf("%w: read index from %s: %v", cluster.ErrNoLeader, leaderID, status.Convert(err).Message())
 	}

@@ -147,7 +147,11 @@ func (x *ApplyResponse) GetGrant() []byte {
 }
 
 type ReadIndexRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The asking follower's applied index; when it is short of the read
+	// index, the leader sends its commit index to followers at once. Absent
+	// from older nodes.
+	AppliedIndex  *uint64 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3,oneof" json:"applied_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +184,13 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
 	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReadIndexRequest) GetAppliedIndex() uint64 {
+	if x != nil && x.AppliedIndex != nil {
+		return *x.AppliedIndex
+	}
+	return 0
 }
 
 type ReadIndexResponse struct {
@@ -595,8 +606,10 @@ const file_transport_internalpb_internal_proto_rawDesc = "" +
 	"\vreject_kind\x18\x03 \x01(\tR\n" +
 	"rejectKind\x12%\n" +
 	"\x0ereject_message\x18\x04 \x01(\tR\rrejectMessage\x12\x14\n" +
-	"\x05grant\x18\x05 \x01(\fR\x05grant\"\x12\n" +
-	"\x10ReadIndexRequest\")\n" +
+	"\x05grant\x18\x05 \x01(\fR\x05grant\"N\n" +
+	"\x10ReadIndexRequest\x12(\n" +
+	"\rapplied_index\x18\x01 \x01(\x04H\x00R\fappliedIndex\x88\x01\x01B\x10\n" +
+	"\x0e_applied_index\")\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"\xb3\x01\n" +
 	"\vJoinRequest\x12\x17\n" +
@@ -679,6 +692,7 @@ func file_transport_internalpb_internal_proto_init() {
 	if File_transport_internalpb_internal_proto != nil {
 		return
 	}
+	file_transport_internalpb_internal_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
