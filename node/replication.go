@@ -44,12 +44,13 @@ func (n *Node) startReplication(cfg Config) error {
 		locate = regionNodes(n.gossip.members)
 	}
 	rep, err := replicator.New(replicator.Config{
-		NodeID:   n.id,
-		State:    n.fsm,
-		HSM:      n.hsm,
-		Propose:  n.server.Propose,
-		IsLeader: n.raft.IsLeader,
-		Locate:   locate,
+		NodeID:     n.id,
+		State:      n.fsm,
+		HSM:        n.hsm,
+		Propose:    n.server.Propose,
+		IsLeader:   n.raft.IsLeader,
+		Leadership: n.raft.LeadershipChanges(),
+		Locate:     locate,
 		Dial: func(addr, region string) (*grpc.ClientConn, error) {
 			return transport.PeerDialer(n.tls, region)(addr)
 		},

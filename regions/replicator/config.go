@@ -39,6 +39,10 @@ type Config struct {
 	// IsLeader reports whether this node leads its region: only the leader
 	// ships.
 	IsLeader func() bool
+	// Leadership, when set, first says whether this node leads, then every
+	// change (cluster.Node.LeadershipChanges): Run then wakes only while
+	// leading, instead of every Interval to ask IsLeader.
+	Leadership <-chan bool
 	// Locate lists gRPC addresses of nodes of a region, best first (its
 	// leader); nil or empty when none is known.
 	Locate func(region string) []string

@@ -48,16 +48,33 @@ func New(cfg Config) (*Replicator, error) {
 	}, nil
 }
 
-// Run ships changes, while this node leads its region, until ctx ends.
+// Run ships changes, while this node leads its region, until ctx ends. With
+// Config.Leadership a follower's Run sleeps until it leads: an idle node
+// wakes for nothing.
 func (r *Replicator) Run(ctx context.Context) {
 	ticker := time.NewTicker(r.cfg.Interval)
 	defer ticker.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	leadership := r.cfg.Leadership
+	if leadership != nil {
+		ticker.Stop()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case leading, ok := <-leadership:
+			switch {
+			case !ok: // the node is shutting down
+				leadership = nil
+				ticker.Stop()
+			case leading:
+				ticker.Reset(r.cfg.Interval)
+			default:
+				ticker.Stop()
+			}
+			continue
 		case <-ticker.C:
 		}
 		if r.cfg.IsLeader() {
