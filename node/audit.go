@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/trent-kms/trent/transport/audit"
 )
@@ -12,8 +13,16 @@ import (
 // verify stops the node from starting (audit.ErrBroken): a node must not
 // append to a log that was tampered with. Move the log aside to start anyway;
 // kmsctl audit verify reports where it breaks.
+// maxAuditSyncInterval bounds Config.AuditSyncInterval: the records a power
+// loss may take are those of one interval.
+const maxAuditSyncInterval = 10 * time.Second
+
 func openAuditLog(cfg Config, log *slog.Logger) (*audit.Log, error) {
-	l, err := audit.Open(audit.Config{Path: cfg.AuditLogPath, Logger: log.With("component", "audit")})
+	l, err := audit.Open(audit.Config{
+		Path:         cfg.AuditLogPath,
+		Logger:       log.With("component", "audit"),
+		SyncInterval: cfg.AuditSyncInterval,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -175,5 +176,38 @@ func TestAuditLogPathIsConfigurable(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(r.DataDir(0), "audit.log")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a log was written to the default path too: %v", err)
+	}
+}
+
+// With a background sync, every request still has its record in the log as
+// soon as it is answered (written, not yet synced), and the log verifies.
+func TestAuditSyncIntervalRecordsEveryAnsweredRequest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trent-audit.log")
+	r := nodetest.StartRegion(t, nodetest.Options{Nodes: 1, Configure: func(_ int, cfg *node.Config) {
+		cfg.AuditLogPath = path
+		cfg.AuditSyncInterval = 10 * time.Second // one background sync at the first write, then none during the test
+	}})
+	id := createKey(t, r.KMS(0), "")
+	for range 5 {
+		if _, err := r.KMS(0).Encrypt(context.Background(), &kmspb.EncryptRequest{KeyId: id, Plaintext: []byte("p")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := verifiedAuditLog(t, path)
+	var got []string
+	for _, rec := range recs {
+		got = append(got, rec.Operation)
+	}
+	if want := "CreateKey Encrypt Encrypt Encrypt Encrypt Encrypt"; strings.Join(got, " ") != want {
+		t.Fatalf("records %v; want %s", got, want)
+	}
+}
+
+func TestAuditSyncIntervalIsValidated(t *testing.T) {
+	for _, d := range []time.Duration{-time.Millisecond, 11 * time.Second} {
+		cfg := node.Config{DataDir: t.TempDir(), AuditSyncInterval: d}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "audit sync interval") {
+			t.Errorf("AuditSyncInterval %v: Validate = %v, want an audit sync interval error", d, err)
+		}
 	}
 }

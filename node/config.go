@@ -33,6 +33,11 @@ type Config struct {
 	Join           string // gRPC address of a member to join (likewise)
 	JoinSecretFile string // default DataDir/join-secret
 	AuditLogPath   string // one record per client request; default DataDir/audit.log
+	// AuditSyncInterval, when positive, answers a request once its audit
+	// record is written to the file and syncs the log in the background at
+	// most this often: a record then survives a crash of kmsd but not a
+	// power loss (audit.Config.SyncInterval). Zero syncs before answering.
+	AuditSyncInterval time.Duration
 
 	// RateLimits throttle each principal's KMS requests on this node; the
 	// zero value limits nothing.
@@ -96,6 +101,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Bootstrap && c.Join != "" {
 		return errors.New("bootstrap and join exclude each other")
+	}
+	if c.AuditSyncInterval < 0 || c.AuditSyncInterval > maxAuditSyncInterval {
+		return fmt.Errorf("audit sync interval %v: must be 0 (sync before answering) or up to %v", c.AuditSyncInterval, maxAuditSyncInterval)
 	}
 	if c.Region == "" && c.DevTLS {
 		c.Region = devRegion

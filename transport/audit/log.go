@@ -34,6 +34,14 @@ type Config struct {
 	// one before it (see take): an idle log, or one serving a single caller,
 	// writes each record at once.
 	MaxDelay time.Duration
+	// SyncInterval, when positive, acknowledges a record once it is written
+	// to the file, without waiting for fdatasync, and syncs in the
+	// background at most this often while there is something to sync. An
+	// acknowledged record then survives a crash of the process but not of
+	// the machine: a power loss or kernel crash loses at most the records
+	// of the last SyncInterval (and of the sync in flight). Zero, the
+	// default, syncs every batch before acknowledging it. See DESIGN.md.
+	SyncInterval time.Duration
 	// Now stamps records that come without a time; default time.Now.
 	Now func() time.Time
 }
@@ -66,6 +74,7 @@ type Log struct {
 	log      *slog.Logger
 	maxBatch int
 	maxDelay time.Duration
+	interval time.Duration // SyncInterval; 0 syncs every batch
 	now      func() time.Time
 	f        *os.File
 	unlock   func()
@@ -86,6 +95,9 @@ type Log struct {
 
 	wake      chan struct{} // the writer has something to look at (capacity 1)
 	done      chan struct{} // writer exited
+	unsynced  chan struct{} // with SyncInterval: written and not yet synced (capacity 1)
+	stopSync  chan struct{} // closed by Close once the writer has exited
+	syncDone  chan struct{} // the background syncer exited
 	closeOnce sync.Once
 	closeErr  error
 
@@ -133,14 +145,21 @@ func Open(cfg Config) (*Log, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("audit: no path")
 	}
+	if cfg.SyncInterval < 0 {
+		return nil, fmt.Errorf("audit: negative SyncInterval %v", cfg.SyncInterval)
+	}
 	l := &Log{
 		path:     cfg.Path,
 		log:      cfg.Logger,
 		maxBatch: cfg.MaxBatch,
 		maxDelay: cfg.MaxDelay,
+		interval: cfg.SyncInterval,
 		now:      cfg.Now,
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		unsynced: make(chan struct{}, 1),
+		stopSync: make(chan struct{}),
+		syncDone: make(chan struct{}),
 	}
 	copy(l.prev[:], zeroHash)
 	if l.log == nil {
@@ -175,6 +194,11 @@ func Open(cfg Config) (*Log, error) {
 	l.head.seq, l.head.hash = l.seq, string(l.prev[:])
 	l.space.l = l
 	go l.run()
+	if l.interval > 0 {
+		go l.syncInBackground()
+	} else {
+		close(l.syncDone)
+	}
 	return l, nil
 }
 
@@ -388,8 +412,8 @@ func signal(c chan struct{}) {
 	}
 }
 
-// Head returns the seq and hash of the last durable record (0 and 64 zeros
-// for an empty log). Publishing it elsewhere from time to time lets a
+// Head returns the seq and hash of the last acknowledged record (0 and 64
+// zeros for an empty log). Publishing it elsewhere from time to time lets a
 // verifier detect records cut off the end of the log.
 func (l *Log) Head() (seq uint64, hash string) {
 	l.mu.Lock()
@@ -408,6 +432,8 @@ func (l *Log) Close() error {
 		signal(l.wake)
 		l.mu.Unlock()
 		<-l.done
+		close(l.stopSync)
+		<-l.syncDone
 		l.space.wait()
 		l.mu.Lock()
 		failed := l.err
@@ -551,16 +577,15 @@ func (l *Log) commit(b *batch) {
 	n, err = l.f.WriteAt(buf, l.off)
 	if err == nil {
 		l.off += int64(n)
-		l.syncs.Add(1)
-		err = l.syncFn()
+		if l.interval > 0 {
+			signal(l.unsynced)
+		} else {
+			l.syncs.Add(1)
+			err = l.syncFn()
+		}
 	}
 	if err != nil {
-		err = fmt.Errorf("audit: %s: %w", l.path, err)
-		l.log.Error("audit log write failed; refusing further appends", "err", err)
-		l.mu.Lock()
-		l.err = err
-		l.mu.Unlock()
-		b.err = err
+		b.err = l.fail(err)
 		return
 	}
 	b.seq = l.seq + 1
@@ -576,5 +601,50 @@ func (l *Log) commit(b *batch) {
 	l.mu.Unlock()
 	if l.onCommit != nil {
 		l.onCommit(len(b.ends))
+	}
+}
+
+// fail makes a write or sync failure sticky: every later Append returns it.
+func (l *Log) fail(err error) error {
+	err = fmt.Errorf("audit: %s: %w", l.path, err)
+	l.log.Error("audit log write failed; refusing further appends", "err", err)
+	l.mu.Lock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.mu.Unlock()
+	return err
+}
+
+// syncInBackground is the syncer of a log with SyncInterval: after a write,
+// it waits out the rest of the interval since its last sync, then syncs
+// everything written so far. It exits when Close stops it (Close syncs what
+// is left) or when a sync fails.
+func (l *Log) syncInBackground() {
+	defer close(l.syncDone)
+	timer := time.NewTimer(0)
+	<-timer.C
+	var last time.Time
+	for {
+		select {
+		case <-l.unsynced:
+		case <-l.stopSync:
+			return
+		}
+		if wait := l.interval - time.Since(last); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-l.stopSync:
+				timer.Stop()
+				return
+			}
+		}
+		last = time.Now()
+		l.syncs.Add(1)
+		if err := l.syncFn(); err != nil {
+			l.fail(err)
+			return
+		}
 	}
 }
