@@ -3,7 +3,9 @@ package main
 import (
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestAuditLogDefaultsToTheDataDirAndFollowsTheFlag(t *testing.T) {
@@ -21,5 +23,26 @@ func TestAuditLogDefaultsToTheDataDirAndFollowsTheFlag(t *testing.T) {
 	}
 	if o.node.AuditLogPath != elsewhere {
 		t.Errorf("-audit-log %q gave %q", elsewhere, o.node.AuditLogPath)
+	}
+}
+
+func TestAuditSyncIntervalFlag(t *testing.T) {
+	dir := t.TempDir()
+	o, err := parseFlags([]string{"-dev", "-data-dir", dir}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.node.AuditSyncInterval != 0 {
+		t.Errorf("default audit sync interval %v, want 0 (sync before answering)", o.node.AuditSyncInterval)
+	}
+	if o, err = parseFlags([]string{"-dev", "-data-dir", dir, "-audit-sync-interval", "20ms"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if o.node.AuditSyncInterval != 20*time.Millisecond {
+		t.Errorf("-audit-sync-interval 20ms gave %v", o.node.AuditSyncInterval)
+	}
+	var stderr strings.Builder
+	if _, err := parseFlags([]string{"-dev", "-data-dir", dir, "-audit-sync-interval", "1m"}, &stderr); err == nil || !strings.Contains(stderr.String(), "audit sync interval") {
+		t.Errorf("-audit-sync-interval 1m: err %v, stderr %q; want it refused by name", err, stderr.String())
 	}
 }
