@@ -93,7 +93,9 @@ func readOrCreateSecret(path string, create bool) ([]byte, error) {
 }
 
 // writeFileAtomic writes via a temporary file and rename so a crash leaves
-// either the old or the new content.
+// either the old or the new content, then syncs the directory: until then
+// the rename itself may not survive a power loss, and a node that forgot
+// its identity or gossip key would come back as a stranger.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -115,5 +117,13 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
 }
