@@ -49,37 +49,89 @@ func New(cfg Config) (*Replicator, error) {
 }
 
 // Run ships changes, while this node leads its region, until ctx ends. With
-// Config.Leadership a follower's Run sleeps until it leads: an idle node
-// wakes for nothing.
+// Config.Leadership a follower's Run sleeps until it leads, and a leader with
+// nothing to ship sleeps until the state changes: an idle node wakes for
+// nothing.
 func (r *Replicator) Run(ctx context.Context) {
-	ticker := time.NewTicker(r.cfg.Interval)
-	defer ticker.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ticker := time.NewTicker(r.cfg.Interval)
+	defer ticker.Stop()
 	leadership := r.cfg.Leadership
 	if leadership != nil {
-		ticker.Stop()
+		ticker.Stop() // until the channel says this node leads
 	}
+	follow := func(leading, ok bool) {
+		if !ok { // the node is shutting down
+			leadership = nil
+		}
+		if ok && leading {
+			ticker.Reset(r.cfg.Interval)
+		} else {
+			ticker.Stop()
+		}
+	}
+	now := false // tick without waiting for the ticker
+	var last time.Time
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case leading, ok := <-leadership:
-			switch {
-			case !ok: // the node is shutting down
-				leadership = nil
-				ticker.Stop()
-			case leading:
-				ticker.Reset(r.cfg.Interval)
-			default:
-				ticker.Stop()
+		if !now {
+			select {
+			case <-ctx.Done():
+				return
+			case leading, ok := <-leadership:
+				follow(leading, ok)
+				continue
+			case <-ticker.C:
 			}
+		}
+		now = false
+		if !r.cfg.IsLeader() {
 			continue
-		case <-ticker.C:
 		}
-		if r.cfg.IsLeader() {
-			r.tick(ctx, &wg)
+		applied := r.cfg.State.AppliedIndex()
+		last = time.Now()
+		if r.tick(ctx, &wg) {
+			continue
 		}
+		// Nothing to ship. Whatever makes work (a key made multi-region, a
+		// rotation, a replica added, an ack) is applied to the state first,
+		// so sleep until the state moves past what this tick saw.
+		ticker.Stop()
+		moved, leading, ok := r.sleepUntilApplied(ctx, applied+1, leadership)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case moved:
+			// At most one tick per Interval still: under a stream of
+			// unrelated writes this wakes as often as the ticker did.
+			ticker.Reset(r.cfg.Interval)
+			now = time.Since(last) >= r.cfg.Interval
+		default:
+			follow(leading, ok)
+		}
+	}
+}
+
+// sleepUntilApplied waits until the state has applied index (moved), ctx
+// ends, or a value arrives on leadership (leading, ok as received).
+func (r *Replicator) sleepUntilApplied(ctx context.Context, index uint64, leadership <-chan bool) (moved, leading, ok bool) {
+	wctx, cancel := context.WithCancel(ctx)
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		_ = r.cfg.State.WaitApplied(wctx, index)
+	}()
+	defer func() {
+		cancel()
+		<-applied
+	}()
+	select {
+	case <-applied:
+		return wctx.Err() == nil, false, false
+	case <-ctx.Done():
+		return false, false, false
+	case leading, ok = <-leadership:
+		return false, leading, ok
 	}
 }
 
@@ -94,21 +146,21 @@ func (r *Replicator) Close() {
 }
 
 // tick starts a shipment to every region with work that is not backing off
-// and has a free in-flight slot.
-func (r *Replicator) tick(ctx context.Context, wg *sync.WaitGroup) {
+// and has a free in-flight slot. It reports whether any key has work.
+func (r *Replicator) tick(ctx context.Context, wg *sync.WaitGroup) bool {
 	region := r.cfg.State.Region()
 	if region == nil {
-		return
+		return false
 	}
 	keys := r.cfg.State.MultiRegionKeysToShip("")
 	if len(keys) == 0 {
-		return
+		return false
 	}
 	if len(region.GetSigningKeyToken()) == 0 {
 		if err := r.ensureSigningKey(ctx, region); err != nil {
 			r.log.Warn("replication: no signing key yet", "err", err)
 		}
-		return
+		return true
 	}
 	here := region.GetName()
 	now := r.cfg.Now()
@@ -130,6 +182,7 @@ func (r *Replicator) tick(ctx context.Context, wg *sync.WaitGroup) {
 			r.ship(ctx, d, work)
 		}()
 	}
+	return true
 }
 
 func (r *Replicator) destination(name string) *destination {
