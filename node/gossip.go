@@ -243,6 +243,8 @@ type gossip struct {
 	raft    *cluster.Node
 	log     *slog.Logger
 
+	wanPeers *wanPeers
+
 	cancel  context.CancelFunc
 	workers sync.WaitGroup
 }
@@ -254,6 +256,9 @@ func startGossip(ctx context.Context, cfg Config, raft *cluster.Node, region str
 	keys, err := readOrCreateGossipKeys(g.cfg.KeyFile, cfg.DevTLS || (cfg.Bootstrap && !raft.HasState()))
 	if err != nil {
 		return nil, fmt.Errorf("gossip key: %w", err)
+	}
+	if g.wanPeers, err = loadWANPeers(filepath.Join(cfg.DataDir, wanPeersFile), region); err != nil {
+		return nil, fmt.Errorf("gossip: remembered WAN peers: %w", err)
 	}
 	mcfg := membership.Config{
 		NodeID:       raft.NodeID(),
@@ -343,6 +348,15 @@ func (g *gossip) linkWANPeers(ctx context.Context) {
 		}
 		if _, err := g.members.JoinRegionPeersWAN(); err != nil && ctx.Err() == nil {
 			g.log.Debug("joining region peers' WAN pools failed", "err", err)
+		}
+		rejoin, err := g.wanPeers.update(g.members.WANMembers())
+		if err != nil {
+			g.log.Warn("remembering other regions' WAN addresses failed", "err", err)
+		}
+		if len(rejoin) > 0 {
+			if _, err := g.members.JoinWAN(rejoin); err != nil && ctx.Err() == nil {
+				g.log.Debug("no other region answered at its remembered WAN addresses", "addrs", rejoin, "err", err)
+			}
 		}
 	}
 }

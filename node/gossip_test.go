@@ -78,6 +78,20 @@ func gossipRegion(t *testing.T, keyFile, region string, seedOnly int, configure 
 	return r
 }
 
+// regionWithWANSeed starts a one-node region with gossip that joins the WAN pool through seed.
+func regionWithWANSeed(t *testing.T, keyFile, region, seed string) *nodetest.Region {
+	t.Helper()
+	return nodetest.StartRegion(t, nodetest.Options{
+		Nodes:  1,
+		Region: region,
+		Configure: func(_ int, cfg *node.Config) {
+			cfg.Gossip = testGossip(keyFile)
+			cfg.Gossip.WANJoin = []string{seed}
+			gossipRaftTiming(cfg)
+		},
+	})
+}
+
 // gossipRaftTiming lengthens nodetest's 400ms Raft timeouts: fast gossip adds enough load that,
 // on a loaded 2-core machine under the race detector, a region would hold election after
 // election. None of these tests waits for a leader to fail over.
@@ -284,15 +298,7 @@ func TestClusterStatusShowsBothPoolsAndEachRegionsLeader(t *testing.T) {
 	eu := gossipRegion(t, keys, "eu-1", 2)
 	// One WAN seed on one node links both regions: region peers find each other's WAN
 	// addresses in their LAN pool.
-	us := nodetest.StartRegion(t, nodetest.Options{
-		Nodes:  1,
-		Region: "us-1",
-		Configure: func(_ int, cfg *node.Config) {
-			cfg.Gossip = testGossip(keys)
-			cfg.Gossip.WANJoin = []string{eu.Node(0).GossipWANAddr()}
-			gossipRaftTiming(cfg)
-		},
-	})
+	us := regionWithWANSeed(t, keys, "us-1", eu.Node(0).GossipWANAddr())
 	usSeed := us.Node(0).GossipLANAddr()
 	us.AddNode(func(cfg *node.Config) {
 		cfg.Join = ""
