@@ -154,8 +154,7 @@ func (d *destination) finish(work []item, applied int, err error, now time.Time,
 		return
 	}
 	d.failures++
-	backoff := firstBackoff << min(d.failures-1, 10)
-	d.retryAt = now.Add(min(backoff, maxBackoff))
+	d.retryAt = now.Add(backoffAfter(d.failures, maxBackoff))
 	d.lastError, d.lastErrorAt = err.Error(), now
 }
 

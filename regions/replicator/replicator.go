@@ -20,6 +20,9 @@ type Replicator struct {
 	cfg    Config
 	log    *slog.Logger
 	replay *replayGuard
+	// signingRetry paces attempts to make the region's signing key; Run's
+	// goroutine only.
+	signingRetry retryPacer
 
 	mu      sync.Mutex
 	dests   map[string]*destination
@@ -157,8 +160,15 @@ func (r *Replicator) tick(ctx context.Context, wg *sync.WaitGroup) bool {
 		return false
 	}
 	if len(region.GetSigningKeyToken()) == 0 {
+		now := r.cfg.Now()
+		if !r.signingRetry.ready(now) {
+			return true
+		}
 		if err := r.ensureSigningKey(ctx, region); err != nil {
-			r.log.Warn("replication: no signing key yet", "err", err)
+			wait := r.signingRetry.failed(now, r.cfg.MaxBackoff)
+			r.log.Warn("replication: no signing key yet", "err", err, "retry_in", wait)
+		} else {
+			r.signingRetry.succeeded()
 		}
 		return true
 	}
