@@ -48,12 +48,15 @@ type Config struct {
 	ReadIndexTimeout time.Duration
 
 	// StrictReads makes every read-index batch confirm leadership with a
-	// quorum round. By default the leader instead holds a read lease for
-	// half the heartbeat timeout after each successful round (see
-	// DESIGN.md, "Read lease"), which removes that round from most reads.
+	// quorum round, and every follower read fetch the leader's read index.
+	// By default the leader instead holds a read lease for half the
+	// heartbeat timeout after each successful round, and followers hold
+	// read leases granted by the leader (see DESIGN.md, "Read lease" and
+	// "Follower read leases"), which removes those rounds from most reads.
 	StrictReads bool
 
-	readLease time.Duration // derived by withDefaults
+	readLease     time.Duration // derived by withDefaults
+	followerLease time.Duration // derived by withDefaults; 0 = followers fetch for every read
 }
 
 const (
@@ -78,9 +81,10 @@ func (c Config) withDefaults() Config {
 	setDuration(&c.SnapshotInterval, defaultSnapshotInterval)
 	setDuration(&c.ReadIndexTimeout, 2*c.ElectionTimeout)
 	if c.StrictReads {
-		c.readLease = 0
+		c.readLease, c.followerLease = 0, 0
 	} else {
 		c.readLease = c.HeartbeatTimeout / 2
+		c.followerLease = c.HeartbeatTimeout / 4
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = defaultSnapshotThreshold

@@ -109,6 +109,7 @@ func (c *testCluster) start(id, dir, addr string) *testNode {
 	tn.Node = n
 	tn.addr = n.RaftAddr()
 	n.SetReadIndexFetcher(c.fetcher(id))
+	n.SetAppliedWaiter(c.appliedWaiter(id))
 	c.t.Cleanup(func() { _ = n.Shutdown() })
 
 	c.mu.Lock()
@@ -126,14 +127,27 @@ func (c *testCluster) start(id, dir, addr string) *testNode {
 }
 
 func (c *testCluster) fetcher(self string) ReadIndexFetcher {
-	return func(ctx context.Context, leaderID string, applied uint64) (uint64, error) {
+	return func(ctx context.Context, leaderID string, applied uint64) (ReadIndexReply, error) {
 		c.mu.Lock()
 		leader, blocked := c.nodes[leaderID], c.cut[self] || c.cut[leaderID]
 		c.mu.Unlock()
 		if leader == nil || blocked {
+			return ReadIndexReply{}, errUnreachable
+		}
+		return leader.ServeReadIndex(ctx, self, applied)
+	}
+}
+
+// appliedWaiter is the leader's call to a leased follower, through the same cuttable network.
+func (c *testCluster) appliedWaiter(self string) AppliedWaiter {
+	return func(ctx context.Context, nodeID string, index uint64) (uint64, error) {
+		c.mu.Lock()
+		follower, blocked := c.nodes[nodeID], c.cut[self] || c.cut[nodeID]
+		c.mu.Unlock()
+		if follower == nil || blocked {
 			return 0, errUnreachable
 		}
-		return leader.ServeReadIndex(ctx, applied)
+		return follower.WaitApplied(ctx, index)
 	}
 }
 

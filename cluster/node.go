@@ -37,6 +37,9 @@ type Node struct {
 	nudger        *commitNudger
 	fetcher       atomic.Pointer[ReadIndexFetcher]
 	readIndex     readIndexState
+	lease         heldLease
+	grants        leaseGrants
+	appliedWaiter atomic.Pointer[AppliedWaiter]
 
 	lifetime     context.Context
 	stop         context.CancelFunc
@@ -110,7 +113,8 @@ func Open(cfg Config) (_ *Node, err error) {
 	n.lifetime, n.stop = context.WithCancel(context.Background())
 	n.leaderReads = newRoundBatcher(n.lifetime, cfg.ReadIndexTimeout, n.verifiedReadIndex)
 	n.followerReads = newRoundBatcher(n.lifetime, cfg.ReadIndexTimeout, n.fetchReadIndex)
-	n.nudger = newCommitNudger(func() error { return n.raft.Barrier(cfg.ReadIndexTimeout).Error() })
+	// Bounded by the node's lifetime: a barrier still queued when Raft shuts down is never answered.
+	n.nudger = newCommitNudger(func() error { return await(n.lifetime, n.raft.Barrier(cfg.ReadIndexTimeout)) })
 	n.leadership = newLeadershipFanout()
 	n.leaderSeen = &broadcast{}
 	n.startLeadershipWatch(notify)
@@ -215,6 +219,7 @@ func (n *Node) Shutdown() error {
 		n.leaderReads.close()
 		n.followerReads.close()
 		n.nudger.close()
+		n.grants.close()
 		n.workers.Wait()
 		n.leadership.close()
 		if n.tcp != nil {

@@ -56,7 +56,7 @@ func TestConcurrentFollowerReadBarriersShareFetches(t *testing.T) {
 	mustApply(t, leader, "a", "1")
 
 	var fetches atomic.Int64
-	follower.SetReadIndexFetcher(func(ctx context.Context, leaderID string, applied uint64) (uint64, error) {
+	follower.SetReadIndexFetcher(func(ctx context.Context, leaderID string, applied uint64) (ReadIndexReply, error) {
 		fetches.Add(1)
 		return c.fetcher(follower.id)(ctx, leaderID, applied)
 	})

@@ -85,7 +85,8 @@ type Config struct {
 	// refuses to serve.
 	ReadRetry time.Duration
 	// StrictReads confirms leadership with a quorum round for every batch
-	// of reads instead of using the leader's read lease.
+	// of reads, and makes followers fetch the read index for every batch,
+	// instead of using the leader's and the followers' read leases.
 	StrictReads bool
 	// ProposeTimeout bounds a write, including waiting out an election.
 	ProposeTimeout time.Duration

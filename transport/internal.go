@@ -13,6 +13,7 @@ import (
 	"github.com/trent-kms/trent/cluster"
 	"github.com/trent-kms/trent/fsm/fsmpb"
 	"github.com/trent-kms/trent/transport/internalpb"
+	"github.com/trent-kms/trent/transport/pki"
 )
 
 // internalService answers other nodes of the region. Its error statuses are
@@ -42,19 +43,36 @@ func (in *internalService) Apply(ctx context.Context, req *internalpb.ApplyReque
 }
 
 func (in *internalService) ReadIndex(ctx context.Context, req *internalpb.ReadIndexRequest) (*internalpb.ReadIndexResponse, error) {
-	var (
-		idx uint64
-		err error
-	)
-	if req.AppliedIndex != nil {
-		idx, err = in.s.raft.ServeReadIndex(ctx, req.GetAppliedIndex())
-	} else {
-		idx, err = in.s.raft.LeaderReadIndex(ctx) // an older follower: it cannot say how far it is
+	if req.AppliedIndex == nil {
+		// An older follower: it cannot say how far it is, nor hold a lease.
+		idx, err := in.s.raft.LeaderReadIndex(ctx)
+		if err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+		return &internalpb.ReadIndexResponse{Index: idx}, nil
 	}
+	var follower string
+	if req.GetWantLease() {
+		// The authentication interceptor admits only member node certificates here.
+		if id, err := peerIdentity(ctx); err == nil && id.Kind == pki.KindNode {
+			follower = id.NodeID
+		}
+	}
+	reply, err := in.s.raft.ServeReadIndex(ctx, follower, req.GetAppliedIndex())
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return &internalpb.ReadIndexResponse{Index: idx}, nil
+	return &internalpb.ReadIndexResponse{Index: reply.Index, LeaseTerm: reply.LeaseTerm}, nil
+}
+
+// WaitApplied answers the leader once this node has applied the index, so
+// the leader can acknowledge a write while this node holds a read lease.
+func (in *internalService) WaitApplied(ctx context.Context, req *internalpb.WaitAppliedRequest) (*internalpb.WaitAppliedResponse, error) {
+	applied, err := in.s.raft.WaitApplied(ctx, req.GetIndex())
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &internalpb.WaitAppliedResponse{AppliedIndex: applied}, nil
 }
 
 func (in *internalService) NodeInfo(context.Context, *internalpb.NodeInfoRequest) (*internalpb.NodeInfoResponse, error) {

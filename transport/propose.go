@@ -176,19 +176,39 @@ func decodeApplyResponse(resp *internalpb.ApplyResponse) (*fsm.Result, error) {
 }
 
 // fetchReadIndex is the follower side of a read-index round: ask the leader
-// for its commit index. cluster batches concurrent callers into one call.
-func (s *Server) fetchReadIndex(ctx context.Context, leaderID string, applied uint64) (uint64, error) {
-	node, ok := s.fsm.Node(leaderID)
+// for its read index and a read lease. cluster batches concurrent callers
+// into one call.
+func (s *Server) fetchReadIndex(ctx context.Context, leaderID string, applied uint64) (cluster.ReadIndexReply, error) {
+	client, err := s.memberClient(leaderID)
+	if err != nil {
+		return cluster.ReadIndexReply{}, fmt.Errorf("%w: leader: %v", cluster.ErrNoLeader, err)
+	}
+	resp, err := client.ReadIndex(ctx, &internalpb.ReadIndexRequest{AppliedIndex: &applied, WantLease: true})
+	if err != nil {
+		return cluster.ReadIndexReply{}, fmt.Errorf("%w: read index from %s: %v", cluster.ErrNoLeader, leaderID, status.Convert(err).Message())
+	}
+	return cluster.ReadIndexReply{Index: resp.GetIndex(), LeaseTerm: resp.GetLeaseTerm()}, nil
+}
+
+// waitFollowerApplied is the leader's call to a follower that holds a read
+// lease: answer once you have applied index.
+func (s *Server) waitFollowerApplied(ctx context.Context, nodeID string, index uint64) (uint64, error) {
+	client, err := s.memberClient(nodeID)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.WaitApplied(ctx, &internalpb.WaitAppliedRequest{Index: index})
+	if err != nil {
+		return 0, fmt.Errorf("wait for %s to apply %d: %v", nodeID, index, status.Convert(err).Message())
+	}
+	return resp.GetAppliedIndex(), nil
+}
+
+// memberClient is the Internal service of region member nodeID.
+func (s *Server) memberClient(nodeID string) (internalpb.InternalClient, error) {
+	node, ok := s.fsm.Node(nodeID)
 	if !ok || node.GetGrpcAddr() == "" {
-		return 0, fmt.Errorf("%w: leader %s has no known address", cluster.ErrNoLeader, leaderID)
+		return nil, fmt.Errorf("node %s has no known address", nodeID)
 	}
-	client, err := s.peers.internal(node.GetGrpcAddr())
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", cluster.ErrNoLeader, err)
-	}
-	resp, err := client.ReadIndex(ctx, &internalpb.ReadIndexRequest{AppliedIndex: &applied})
-	if err != nil {
-		return 0, fmt.Errorf("%w: read index from %s: %v", cluster.ErrNoLeader, leaderID, status.Convert(err).Message())
-	}
-	return resp.GetIndex(), nil
+	return s.peers.internal(node.GetGrpcAddr())
 }

@@ -131,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 	s.internal = &internalService{s: s}
 	s.limits = limits
 	s.raft.SetReadIndexFetcher(s.fetchReadIndex)
+	s.raft.SetAppliedWaiter(s.waitFollowerApplied)
 	return s, nil
 }
 

@@ -82,7 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Func("wan-join", "`HOST:PORT` of any region's node's WAN gossip pool (repeat, or separate with commas); turns gossip on. One node of a region is enough", seeds(&g.WANJoin))
 	fs.IntVar(&g.Voters, "voters", node.DefaultVoters, "with gossip: the most voters the leader admits; later nodes join as nonvoters and are promoted when a voter seat frees up (set it alike on every node)")
 	fs.DurationVar(&g.DeadServerCleanupAfter, "dead-server-cleanup-after", node.DefaultDeadServerCleanupAfter, "with gossip: the leader removes a server gossip has seen failed this long from the region, if the healthy voters stay a quorum")
-	fs.BoolVar(&c.StrictReads, "strict-reads", false, "confirm leadership with a quorum round for every batch of reads instead of the leader's read lease (slower; assumes nothing about clock rates)")
+	fs.BoolVar(&c.StrictReads, "strict-reads", false, "confirm leadership with a quorum round for every batch of reads, and fetch the read index from the leader for every batch on a follower, instead of holding read leases (slower; assumes nothing about clock rates)")
 	fs.BoolVar(&o.dev, "dev", false, "development mode: software HSM, a CA and certificates of its own in DATA_DIR/tls (admin client certificate in DATA_DIR/tls/admin), bootstrap a single-node region if the data dir is empty")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")

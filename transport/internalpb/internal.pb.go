@@ -151,7 +151,10 @@ type ReadIndexRequest struct {
 	// The asking follower's applied index; when it is short of the read
 	// index, the leader sends its commit index to followers at once. Absent
 	// from older nodes.
-	AppliedIndex  *uint64 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3,oneof" json:"applied_index,omitempty"`
+	AppliedIndex *uint64 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3,oneof" json:"applied_index,omitempty"`
+	// Ask for a read lease (cluster/DESIGN.md, "Follower read leases"); the
+	// follower is the node named by the calling certificate.
+	WantLease     bool `protobuf:"varint,2,opt,name=want_lease,json=wantLease,proto3" json:"want_lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,9 +196,18 @@ func (x *ReadIndexRequest) GetAppliedIndex() uint64 {
 	return 0
 }
 
+func (x *ReadIndexRequest) GetWantLease() bool {
+	if x != nil {
+		return x.WantLease
+	}
+	return false
+}
+
 type ReadIndexResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Non-zero: the term in which the leader granted the asked-for lease.
+	LeaseTerm     uint64 `protobuf:"varint,2,opt,name=lease_term,json=leaseTerm,proto3" json:"lease_term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -237,6 +249,101 @@ func (x *ReadIndexResponse) GetIndex() uint64 {
 	return 0
 }
 
+func (x *ReadIndexResponse) GetLeaseTerm() uint64 {
+	if x != nil {
+		return x.LeaseTerm
+	}
+	return 0
+}
+
+type WaitAppliedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitAppliedRequest) Reset() {
+	*x = WaitAppliedRequest{}
+	mi := &file_transport_internalpb_internal_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitAppliedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitAppliedRequest) ProtoMessage() {}
+
+func (x *WaitAppliedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_internalpb_internal_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitAppliedRequest.ProtoReflect.Descriptor instead.
+func (*WaitAppliedRequest) Descriptor() ([]byte, []int) {
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WaitAppliedRequest) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type WaitAppliedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppliedIndex  uint64                 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitAppliedResponse) Reset() {
+	*x = WaitAppliedResponse{}
+	mi := &file_transport_internalpb_internal_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitAppliedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitAppliedResponse) ProtoMessage() {}
+
+func (x *WaitAppliedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_internalpb_internal_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitAppliedResponse.ProtoReflect.Descriptor instead.
+func (*WaitAppliedResponse) Descriptor() ([]byte, []int) {
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WaitAppliedResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 type JoinRequest struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	NodeId             string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -250,7 +357,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_transport_internalpb_internal_proto_msgTypes[4]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -262,7 +369,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_internalpb_internal_proto_msgTypes[4]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -275,7 +382,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{4}
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *JoinRequest) GetNodeId() string {
@@ -323,7 +430,7 @@ type WrappedDomainKey struct {
 
 func (x *WrappedDomainKey) Reset() {
 	*x = WrappedDomainKey{}
-	mi := &file_transport_internalpb_internal_proto_msgTypes[5]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +442,7 @@ func (x *WrappedDomainKey) String() string {
 func (*WrappedDomainKey) ProtoMessage() {}
 
 func (x *WrappedDomainKey) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_internalpb_internal_proto_msgTypes[5]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +455,7 @@ func (x *WrappedDomainKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrappedDomainKey.ProtoReflect.Descriptor instead.
 func (*WrappedDomainKey) Descriptor() ([]byte, []int) {
-	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{5}
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WrappedDomainKey) GetId() string {
@@ -375,7 +482,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_transport_internalpb_internal_proto_msgTypes[6]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +494,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_internalpb_internal_proto_msgTypes[6]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +507,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{6}
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JoinResponse) GetRegion() string {
@@ -425,7 +532,7 @@ type NodeInfoRequest struct {
 
 func (x *NodeInfoRequest) Reset() {
 	*x = NodeInfoRequest{}
-	mi := &file_transport_internalpb_internal_proto_msgTypes[7]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +544,7 @@ func (x *NodeInfoRequest) String() string {
 func (*NodeInfoRequest) ProtoMessage() {}
 
 func (x *NodeInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_internalpb_internal_proto_msgTypes[7]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +557,7 @@ func (x *NodeInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfoRequest.ProtoReflect.Descriptor instead.
 func (*NodeInfoRequest) Descriptor() ([]byte, []int) {
-	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{7}
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{9}
 }
 
 type NodeInfoResponse struct {
@@ -464,7 +571,7 @@ type NodeInfoResponse struct {
 
 func (x *NodeInfoResponse) Reset() {
 	*x = NodeInfoResponse{}
-	mi := &file_transport_internalpb_internal_proto_msgTypes[8]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +583,7 @@ func (x *NodeInfoResponse) String() string {
 func (*NodeInfoResponse) ProtoMessage() {}
 
 func (x *NodeInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_internalpb_internal_proto_msgTypes[8]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +596,7 @@ func (x *NodeInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfoResponse.ProtoReflect.Descriptor instead.
 func (*NodeInfoResponse) Descriptor() ([]byte, []int) {
-	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{8}
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NodeInfoResponse) GetNodeId() string {
@@ -522,7 +629,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_transport_internalpb_internal_proto_msgTypes[9]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +641,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_internalpb_internal_proto_msgTypes[9]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +654,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{9}
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RemoveNodeRequest) GetNodeId() string {
@@ -565,7 +672,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_transport_internalpb_internal_proto_msgTypes[10]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +684,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_internalpb_internal_proto_msgTypes[10]
+	mi := &file_transport_internalpb_internal_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +697,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{10}
+	return file_transport_internalpb_internal_proto_rawDescGZIP(), []int{12}
 }
 
 var File_transport_internalpb_internal_proto protoreflect.FileDescriptor
@@ -606,12 +713,20 @@ const file_transport_internalpb_internal_proto_rawDesc = "" +
 	"\vreject_kind\x18\x03 \x01(\tR\n" +
 	"rejectKind\x12%\n" +
 	"\x0ereject_message\x18\x04 \x01(\tR\rrejectMessage\x12\x14\n" +
-	"\x05grant\x18\x05 \x01(\fR\x05grant\"N\n" +
+	"\x05grant\x18\x05 \x01(\fR\x05grant\"m\n" +
 	"\x10ReadIndexRequest\x12(\n" +
-	"\rapplied_index\x18\x01 \x01(\x04H\x00R\fappliedIndex\x88\x01\x01B\x10\n" +
-	"\x0e_applied_index\")\n" +
+	"\rapplied_index\x18\x01 \x01(\x04H\x00R\fappliedIndex\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"want_lease\x18\x02 \x01(\bR\twantLeaseB\x10\n" +
+	"\x0e_applied_index\"H\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"\xb3\x01\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1d\n" +
+	"\n" +
+	"lease_term\x18\x02 \x01(\x04R\tleaseTerm\"*\n" +
+	"\x12WaitAppliedRequest\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\":\n" +
+	"\x13WaitAppliedResponse\x12#\n" +
+	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\"\xb3\x01\n" +
 	"\vJoinRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
@@ -633,10 +748,11 @@ const file_transport_internalpb_internal_proto_rawDesc = "" +
 	"\x03hsm\x18\x03 \x01(\tR\x03hsm\",\n" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
-	"\x12RemoveNodeResponse2\xa7\x03\n" +
+	"\x12RemoveNodeResponse2\x85\x04\n" +
 	"\bInternal\x12J\n" +
 	"\x05Apply\x12\x1f.trent.internal.v1.ApplyRequest\x1a .trent.internal.v1.ApplyResponse\x12V\n" +
-	"\tReadIndex\x12#.trent.internal.v1.ReadIndexRequest\x1a$.trent.internal.v1.ReadIndexResponse\x12G\n" +
+	"\tReadIndex\x12#.trent.internal.v1.ReadIndexRequest\x1a$.trent.internal.v1.ReadIndexResponse\x12\\\n" +
+	"\vWaitApplied\x12%.trent.internal.v1.WaitAppliedRequest\x1a&.trent.internal.v1.WaitAppliedResponse\x12G\n" +
 	"\x04Join\x12\x1e.trent.internal.v1.JoinRequest\x1a\x1f.trent.internal.v1.JoinResponse\x12S\n" +
 	"\bNodeInfo\x12\".trent.internal.v1.NodeInfoRequest\x1a#.trent.internal.v1.NodeInfoResponse\x12Y\n" +
 	"\n" +
@@ -654,34 +770,38 @@ func file_transport_internalpb_internal_proto_rawDescGZIP() []byte {
 	return file_transport_internalpb_internal_proto_rawDescData
 }
 
-var file_transport_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_transport_internalpb_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_transport_internalpb_internal_proto_goTypes = []any{
-	(*ApplyRequest)(nil),       // 0: trent.internal.v1.ApplyRequest
-	(*ApplyResponse)(nil),      // 1: trent.internal.v1.ApplyResponse
-	(*ReadIndexRequest)(nil),   // 2: trent.internal.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),  // 3: trent.internal.v1.ReadIndexResponse
-	(*JoinRequest)(nil),        // 4: trent.internal.v1.JoinRequest
-	(*WrappedDomainKey)(nil),   // 5: trent.internal.v1.WrappedDomainKey
-	(*JoinResponse)(nil),       // 6: trent.internal.v1.JoinResponse
-	(*NodeInfoRequest)(nil),    // 7: trent.internal.v1.NodeInfoRequest
-	(*NodeInfoResponse)(nil),   // 8: trent.internal.v1.NodeInfoResponse
-	(*RemoveNodeRequest)(nil),  // 9: trent.internal.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil), // 10: trent.internal.v1.RemoveNodeResponse
+	(*ApplyRequest)(nil),        // 0: trent.internal.v1.ApplyRequest
+	(*ApplyResponse)(nil),       // 1: trent.internal.v1.ApplyResponse
+	(*ReadIndexRequest)(nil),    // 2: trent.internal.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),   // 3: trent.internal.v1.ReadIndexResponse
+	(*WaitAppliedRequest)(nil),  // 4: trent.internal.v1.WaitAppliedRequest
+	(*WaitAppliedResponse)(nil), // 5: trent.internal.v1.WaitAppliedResponse
+	(*JoinRequest)(nil),         // 6: trent.internal.v1.JoinRequest
+	(*WrappedDomainKey)(nil),    // 7: trent.internal.v1.WrappedDomainKey
+	(*JoinResponse)(nil),        // 8: trent.internal.v1.JoinResponse
+	(*NodeInfoRequest)(nil),     // 9: trent.internal.v1.NodeInfoRequest
+	(*NodeInfoResponse)(nil),    // 10: trent.internal.v1.NodeInfoResponse
+	(*RemoveNodeRequest)(nil),   // 11: trent.internal.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),  // 12: trent.internal.v1.RemoveNodeResponse
 }
 var file_transport_internalpb_internal_proto_depIdxs = []int32{
-	5,  // 0: trent.internal.v1.JoinResponse.domain_keys:type_name -> trent.internal.v1.WrappedDomainKey
+	7,  // 0: trent.internal.v1.JoinResponse.domain_keys:type_name -> trent.internal.v1.WrappedDomainKey
 	0,  // 1: trent.internal.v1.Internal.Apply:input_type -> trent.internal.v1.ApplyRequest
 	2,  // 2: trent.internal.v1.Internal.ReadIndex:input_type -> trent.internal.v1.ReadIndexRequest
-	4,  // 3: trent.internal.v1.Internal.Join:input_type -> trent.internal.v1.JoinRequest
-	7,  // 4: trent.internal.v1.Internal.NodeInfo:input_type -> trent.internal.v1.NodeInfoRequest
-	9,  // 5: trent.internal.v1.Internal.RemoveNode:input_type -> trent.internal.v1.RemoveNodeRequest
-	1,  // 6: trent.internal.v1.Internal.Apply:output_type -> trent.internal.v1.ApplyResponse
-	3,  // 7: trent.internal.v1.Internal.ReadIndex:output_type -> trent.internal.v1.ReadIndexResponse
-	6,  // 8: trent.internal.v1.Internal.Join:output_type -> trent.internal.v1.JoinResponse
-	8,  // 9: trent.internal.v1.Internal.NodeInfo:output_type -> trent.internal.v1.NodeInfoResponse
-	10, // 10: trent.internal.v1.Internal.RemoveNode:output_type -> trent.internal.v1.RemoveNodeResponse
-	6,  // [6:11] is the sub-list for method output_type
-	1,  // [1:6] is the sub-list for method input_type
+	4,  // 3: trent.internal.v1.Internal.WaitApplied:input_type -> trent.internal.v1.WaitAppliedRequest
+	6,  // 4: trent.internal.v1.Internal.Join:input_type -> trent.internal.v1.JoinRequest
+	9,  // 5: trent.internal.v1.Internal.NodeInfo:input_type -> trent.internal.v1.NodeInfoRequest
+	11, // 6: trent.internal.v1.Internal.RemoveNode:input_type -> trent.internal.v1.RemoveNodeRequest
+	1,  // 7: trent.internal.v1.Internal.Apply:output_type -> trent.internal.v1.ApplyResponse
+	3,  // 8: trent.internal.v1.Internal.ReadIndex:output_type -> trent.internal.v1.ReadIndexResponse
+	5,  // 9: trent.internal.v1.Internal.WaitApplied:output_type -> trent.internal.v1.WaitAppliedResponse
+	8,  // 10: trent.internal.v1.Internal.Join:output_type -> trent.internal.v1.JoinResponse
+	10, // 11: trent.internal.v1.Internal.NodeInfo:output_type -> trent.internal.v1.NodeInfoResponse
+	12, // 12: trent.internal.v1.Internal.RemoveNode:output_type -> trent.internal.v1.RemoveNodeResponse
+	7,  // [7:13] is the sub-list for method output_type
+	1,  // [1:7] is the sub-list for method input_type
 	1,  // [1:1] is the sub-list for extension type_name
 	1,  // [1:1] is the sub-list for extension extendee
 	0,  // [0:1] is the sub-list for field type_name
@@ -699,7 +819,7 @@ func file_transport_internalpb_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_internalpb_internal_proto_rawDesc), len(file_transport_internalpb_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,11 +22,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Internal_Apply_FullMethodName      = "/trent.internal.v1.Internal/Apply"
-	Internal_ReadIndex_FullMethodName  = "/trent.internal.v1.Internal/ReadIndex"
-	Internal_Join_FullMethodName       = "/trent.internal.v1.Internal/Join"
-	Internal_NodeInfo_FullMethodName   = "/trent.internal.v1.Internal/NodeInfo"
-	Internal_RemoveNode_FullMethodName = "/trent.internal.v1.Internal/RemoveNode"
+	Internal_Apply_FullMethodName       = "/trent.internal.v1.Internal/Apply"
+	Internal_ReadIndex_FullMethodName   = "/trent.internal.v1.Internal/ReadIndex"
+	Internal_WaitApplied_FullMethodName = "/trent.internal.v1.Internal/WaitApplied"
+	Internal_Join_FullMethodName        = "/trent.internal.v1.Internal/Join"
+	Internal_NodeInfo_FullMethodName    = "/trent.internal.v1.Internal/NodeInfo"
+	Internal_RemoveNode_FullMethodName  = "/trent.internal.v1.Internal/RemoveNode"
 )
 
 // InternalClient is the client API for Internal service.
@@ -35,8 +36,13 @@ const (
 type InternalClient interface {
 	// Apply proposes an encoded fsm Command on the leader.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
-	// ReadIndex returns the leader's commit index after confirming leadership.
+	// ReadIndex returns the leader's commit index after confirming leadership,
+	// and may grant the asking follower a read lease.
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
+	// WaitApplied answers once this node has applied the given index: the
+	// leader asks it before acknowledging a write while this node holds a
+	// read lease.
+	WaitApplied(ctx context.Context, in *WaitAppliedRequest, opts ...grpc.CallOption) (*WaitAppliedResponse, error)
 	// Join admits a node: checks the join secret, wraps the region's domain
 	// keys to the joiner's HSM transport key, and adds it to Raft.
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
@@ -70,6 +76,16 @@ func (c *internalClient) ReadIndex(ctx context.Context, in *ReadIndexRequest, op
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReadIndexResponse)
 	err := c.cc.Invoke(ctx, Internal_ReadIndex_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *internalClient) WaitApplied(ctx context.Context, in *WaitAppliedRequest, opts ...grpc.CallOption) (*WaitAppliedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WaitAppliedResponse)
+	err := c.cc.Invoke(ctx, Internal_WaitApplied_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +128,13 @@ func (c *internalClient) RemoveNode(ctx context.Context, in *RemoveNodeRequest, 
 type InternalServer interface {
 	// Apply proposes an encoded fsm Command on the leader.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
-	// ReadIndex returns the leader's commit index after confirming leadership.
+	// ReadIndex returns the leader's commit index after confirming leadership,
+	// and may grant the asking follower a read lease.
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
+	// WaitApplied answers once this node has applied the given index: the
+	// leader asks it before acknowledging a write while this node holds a
+	// read lease.
+	WaitApplied(context.Context, *WaitAppliedRequest) (*WaitAppliedResponse, error)
 	// Join admits a node: checks the join secret, wraps the region's domain
 	// keys to the joiner's HSM transport key, and adds it to Raft.
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
@@ -138,6 +159,9 @@ func (UnimplementedInternalServer) Apply(context.Context, *ApplyRequest) (*Apply
 }
 func (UnimplementedInternalServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
+}
+func (UnimplementedInternalServer) WaitApplied(context.Context, *WaitAppliedRequest) (*WaitAppliedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WaitApplied not implemented")
 }
 func (UnimplementedInternalServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
@@ -201,6 +225,24 @@ func _Internal_ReadIndex_Handler(srv interface{}, ctx context.Context, dec func(
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(InternalServer).ReadIndex(ctx, req.(*ReadIndexRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Internal_WaitApplied_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WaitAppliedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InternalServer).WaitApplied(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Internal_WaitApplied_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InternalServer).WaitApplied(ctx, req.(*WaitAppliedRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -273,6 +315,10 @@ var Internal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReadIndex",
 			Handler:    _Internal_ReadIndex_Handler,
+		},
+		{
+			MethodName: "WaitApplied",
+			Handler:    _Internal_WaitApplied_Handler,
 		},
 		{
 			MethodName: "Join",

@@ -1,0 +1,255 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Follower read leases (DESIGN.md, "Follower read leases"). A follower that fetched a read index
+// with a lease serves reads from its own state until the lease ends, without asking the leader;
+// the leader, in turn, acknowledges no write before every follower holding one of its leases has
+// applied it or that lease has ended.
+
+// ReadIndexReply is a leader's answer to a follower's read-index fetch.
+type ReadIndexReply struct {
+	Index uint64
+	// LeaseTerm, when not zero, grants the asking follower a read lease in that term.
+	LeaseTerm uint64
+}
+
+// AppliedWaiter asks region member nodeID to answer once it has applied index, and returns the
+// index it has applied; transport implements it as an RPC. The leader calls it, before
+// acknowledging a write, for every follower that holds a read lease.
+type AppliedWaiter func(ctx context.Context, nodeID string, index uint64) (uint64, error)
+
+// SetAppliedWaiter installs the leader's way of asking a follower how far it has applied. Until it
+// is set, a leader grants no follower leases.
+func (n *Node) SetAppliedWaiter(w AppliedWaiter) { n.appliedWaiter.Store(&w) }
+
+func (n *Node) loadAppliedWaiter() AppliedWaiter {
+	if w := n.appliedWaiter.Load(); w != nil {
+		return *w
+	}
+	return nil
+}
+
+// WaitApplied returns once this node's state machine has applied index, with the index applied
+// then. It is the follower side of the leader's wait for leased followers.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) (uint64, error) {
+	if n.isShutdown() {
+		return 0, ErrShutdown
+	}
+	if err := n.sm.WaitApplied(ctx, index); err != nil {
+		return 0, fmt.Errorf("wait applied %d: %w", index, err)
+	}
+	return n.sm.AppliedIndex(), nil
+}
+
+// heldLease is the follower's side: a read index it may serve from, granted by leader in term,
+// usable until until (its own clock, counted from when it sent the request).
+type heldLease struct {
+	mu     sync.Mutex
+	term   uint64
+	leader string
+	index  uint64
+	until  time.Time
+
+	renewing atomic.Bool // one reader at a time renews a lease that is running out
+}
+
+func (l *heldLease) set(term uint64, leader string, index uint64, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if term < l.term || (term == l.term && leader == l.leader && !until.After(l.until)) {
+		return // an older grant answered late
+	}
+	l.term, l.leader, l.index, l.until = term, leader, index, until
+}
+
+// usable returns the lease's read index when the lease was granted by leader in term and has not
+// ended at now; renew is true once less than half of it is left.
+func (l *heldLease) usable(term uint64, leader string, now time.Time, length time.Duration) (index uint64, ok, renew bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.term == 0 || l.term != term || l.leader != leader || leader == "" || !now.Before(l.until) {
+		return 0, false, false
+	}
+	return l.index, true, l.until.Sub(now) < length/2
+}
+
+// leaseGrants is the leader's side: the followers it granted leases in term, and how far each
+// is known to have applied.
+type leaseGrants struct {
+	mu        sync.Mutex
+	term      uint64
+	followers map[string]*leasedFollower
+	closed    bool           // set by Shutdown; no chaser starts after it
+	chasers   sync.WaitGroup // chaseFollower goroutines
+}
+
+// close stops new chasers and waits for the running ones, which end with the node's lifetime.
+func (g *leaseGrants) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.chasers.Wait()
+}
+
+type leasedFollower struct {
+	// expiry is when the follower's lease has surely ended, on the leader's clock: twice the
+	// follower's lease length from when the leader recorded the grant, which is after the
+	// follower sent its request, so a follower clock running up to twice as slow is covered.
+	expiry    time.Time
+	confirmed uint64        // highest index the follower reported applied
+	want      uint64        // highest index a write is waiting for
+	chasing   bool          // a goroutine is asking the follower for want
+	changed   chan struct{} // closed and replaced when confirmed grows
+}
+
+// record notes a lease for follower in term before the read index it comes with is computed: a
+// write acknowledged after this sees the lease, and one acknowledged before has an index at or
+// below that read index.
+func (g *leaseGrants) record(term uint64, follower string, expiry time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.term != term {
+		g.term, g.followers = term, map[string]*leasedFollower{}
+	}
+	f := g.followers[follower]
+	if f == nil {
+		f = &leasedFollower{changed: make(chan struct{})}
+		g.followers[follower] = f
+	}
+	if expiry.After(f.expiry) {
+		f.expiry = expiry
+	}
+}
+
+// grantFollowerLease records a lease for follower when leases are on and it is a member of the
+// region; it returns the term of the grant, or 0 for none.
+func (n *Node) grantFollowerLease(follower string) uint64 {
+	if n.cfg.followerLease == 0 || follower == "" || follower == n.cfg.NodeID || n.loadAppliedWaiter() == nil {
+		return 0
+	}
+	if !n.IsLeader() {
+		return 0
+	}
+	term := n.raft.CurrentTerm()
+	conf, _, err := n.configuration()
+	if err != nil {
+		return 0
+	}
+	for _, s := range conf.Servers {
+		if string(s.ID) == follower {
+			n.grants.record(term, follower, time.Now().Add(2*n.cfg.followerLease))
+			return term
+		}
+	}
+	return 0
+}
+
+// waitLeasedFollowers returns once every follower holding a lease has applied index, or its
+// lease has ended. A write is acknowledged only after this, so no leased follower serves a read
+// that misses it.
+func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
+	g := &n.grants
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return ErrShutdown
+	}
+	now := time.Now()
+	var pending []*leasedFollower
+	for id, f := range g.followers {
+		if !now.Before(f.expiry) {
+			if !f.chasing {
+				delete(g.followers, id)
+			}
+			continue
+		}
+		if f.confirmed >= index {
+			continue
+		}
+		f.want = max(f.want, index)
+		if !f.chasing {
+			f.chasing = true
+			g.chasers.Add(1)
+			go n.chaseFollower(id, f)
+		}
+		pending = append(pending, f)
+	}
+	g.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	// The follower learns that index committed with the leader's next append; without a write
+	// behind this one that would be CommitTimeout away.
+	n.nudger.request()
+	for _, f := range pending {
+		if err := g.awaitFollower(ctx, f, index); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *leaseGrants) awaitFollower(ctx context.Context, f *leasedFollower, index uint64) error {
+	for {
+		g.mu.Lock()
+		expiry, changed := f.expiry, f.changed
+		done := f.confirmed >= index || !time.Now().Before(expiry)
+		g.mu.Unlock()
+		if done {
+			return nil
+		}
+		timer := time.NewTimer(time.Until(expiry))
+		select {
+		case <-changed:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("wait for leased followers: %w", ctx.Err())
+		}
+		timer.Stop()
+	}
+}
+
+// chaseFollower asks follower id, one call at a time, to confirm the highest index a write waits
+// for, until it has confirmed it or its lease has ended.
+func (n *Node) chaseFollower(id string, f *leasedFollower) {
+	g := &n.grants
+	defer g.chasers.Done()
+	const retryPause = 5 * time.Millisecond
+	for {
+		g.mu.Lock()
+		want, expiry := f.want, f.expiry
+		if f.confirmed >= want || !time.Now().Before(expiry) || n.lifetime.Err() != nil {
+			f.chasing = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+
+		wait := n.loadAppliedWaiter()
+		ctx, cancel := context.WithDeadline(n.lifetime, expiry)
+		applied, err := wait(ctx, id, want)
+		cancel()
+		if err == nil {
+			g.mu.Lock()
+			if applied > f.confirmed {
+				f.confirmed = applied
+				close(f.changed)
+				f.changed = make(chan struct{})
+			}
+			g.mu.Unlock()
+			continue
+		}
+		select {
+		case <-time.After(retryPause):
+		case <-n.lifetime.Done():
+		}
+	}
+}
