@@ -57,6 +57,9 @@ type Config struct {
 
 	readLease     time.Duration // derived by withDefaults
 	followerLease time.Duration // derived by withDefaults; 0 = followers fetch for every read
+	// followerLeaseMaxLag: a follower this many entries behind the leader's applied index gets
+	// no lease, so one catching up after downtime does not hold every write until it has.
+	followerLeaseMaxLag uint64
 }
 
 const (
@@ -65,12 +68,14 @@ const (
 	defaultLeaderLeaseTimeout = 500 * time.Millisecond
 	defaultCommitTimeout      = 50 * time.Millisecond
 	defaultSnapshotThreshold  = 8192
-	defaultSnapshotInterval   = 2 * time.Minute
-	defaultTrailingLogs       = 10240
-	snapshotsRetained         = 2
-	logCacheEntries           = 512
-	maxPooledConnections      = 5
-	transportTimeout          = 10 * time.Second
+	// Followers in step lag by a batch or two (at most 64 entries each); 1024 is well clear of that.
+	defaultFollowerLeaseMaxLag = 1024
+	defaultSnapshotInterval    = 2 * time.Minute
+	defaultTrailingLogs        = 10240
+	snapshotsRetained          = 2
+	logCacheEntries            = 512
+	maxPooledConnections       = 5
+	transportTimeout           = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -85,6 +90,9 @@ func (c Config) withDefaults() Config {
 	} else {
 		c.readLease = c.HeartbeatTimeout / 2
 		c.followerLease = c.HeartbeatTimeout / 4
+	}
+	if c.followerLeaseMaxLag == 0 {
+		c.followerLeaseMaxLag = defaultFollowerLeaseMaxLag
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = defaultSnapshotThreshold

@@ -128,10 +128,15 @@ func (g *leaseGrants) record(term uint64, follower string, expiry time.Time) {
 	}
 }
 
-// grantFollowerLease records a lease for follower when leases are on and it is a member of the
-// region; it returns the term of the grant, or 0 for none.
-func (n *Node) grantFollowerLease(follower string) uint64 {
+// grantFollowerLease records a lease for follower, which has applied up to followerApplied,
+// when leases are on, it is a member of the region and it is not far behind; it returns the term
+// of the grant, or 0 for none. A lagging follower fetches for every read until it has caught up:
+// with a lease, every write would wait for it to apply everything before.
+func (n *Node) grantFollowerLease(follower string, followerApplied uint64) uint64 {
 	if n.cfg.followerLease == 0 || follower == "" || follower == n.cfg.NodeID || n.loadAppliedWaiter() == nil {
+		return 0
+	}
+	if followerApplied+n.cfg.followerLeaseMaxLag < n.sm.AppliedIndex() {
 		return 0
 	}
 	if !n.IsLeader() {

@@ -179,3 +179,36 @@ func TestFollowersServeUnderTheNextLeaderAfterFailover(t *testing.T) {
 		}
 	}
 }
+
+func TestLaggingFollowerGetsNoLeaseUntilItCatchesUp(t *testing.T) {
+	c := newTestCluster(t, func(cfg *Config) { cfg.followerLeaseMaxLag = 4 })
+	nodes := c.bootstrap(3, true)
+	leader := c.waitLeader(nodes...)
+	follower := others(nodes, leader)[0]
+	var last uint64
+	for i := range 6 {
+		last = mustApply(t, leader, "k", strconv.Itoa(i))
+	}
+	ctx := ctxWithTimeout(t, opTimeout)
+	behind, err := leader.ServeReadIndex(ctx, follower.id, last-5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if behind.LeaseTerm != 0 {
+		t.Fatalf("a follower 5 entries behind (limit 4) got a lease in term %d", behind.LeaseTerm)
+	}
+	inStep, err := leader.ServeReadIndex(ctx, follower.id, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inStep.LeaseTerm == 0 || inStep.Index < last {
+		t.Fatalf("a follower in step got %+v, want a lease and an index of at least %d", inStep, last)
+	}
+	stranger, err := leader.ServeReadIndex(ctx, "not-a-member", last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stranger.LeaseTerm != 0 {
+		t.Fatal("a node outside the configuration got a lease")
+	}
+}

@@ -73,12 +73,13 @@ func (n *Node) LeaderReadIndex(ctx context.Context) (uint64, error) {
 }
 
 // ServeReadIndex is LeaderReadIndex for follower, which has applied up to followerApplied, and
-// grants it a read lease when follower names a member of the region (empty: no lease). The lease
-// is recorded before the read index is computed (see leaseGrants.record). When followerApplied is
-// short of the read index, the follower would wait for its next append to learn the commit index
-// (up to CommitTimeout when no write follows), so the leader sends it at once.
+// grants it a read lease when follower names a member of the region that is not far behind
+// (empty: no lease). The lease is recorded before the read index is computed (see
+// leaseGrants.record). When followerApplied is short of the read index, the follower would wait
+// for its next append to learn the commit index (up to CommitTimeout when no write follows), so
+// the leader sends it at once.
 func (n *Node) ServeReadIndex(ctx context.Context, follower string, followerApplied uint64) (ReadIndexReply, error) {
-	term := n.grantFollowerLease(follower)
+	term := n.grantFollowerLease(follower, followerApplied)
 	index, err := n.LeaderReadIndex(ctx)
 	if err != nil {
 		return ReadIndexReply{}, err
