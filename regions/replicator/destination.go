@@ -158,6 +158,30 @@ func (d *destination) finish(work []item, applied int, err error, now time.Time,
 	d.lastError, d.lastErrorAt = err.Error(), now
 }
 
+// forget drops the marks of keys that no longer have work for this region
+// (caught up, deleted, or no longer replicated there), so a long-running
+// leader's bookkeeping follows the keys in flight, not every key it ever
+// shipped. In-flight entries are left to finish.
+func (d *destination) forget(listed map[string]bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id := range d.merged {
+		if !listed[id] {
+			delete(d.merged, id)
+		}
+	}
+	for id := range d.probed {
+		if !listed[id] {
+			delete(d.probed, id)
+		}
+	}
+	for id := range d.fullNext {
+		if !listed[id] {
+			delete(d.fullNext, id)
+		}
+	}
+}
+
 // needFull marks key to ship with every version's material next time (the
 // region lacks one it was assumed to hold), or clears the mark.
 func (d *destination) needFull(keyID string, full bool) {

@@ -73,3 +73,35 @@ func TestDestinationBatchLimitAndInFlightSlots(t *testing.T) {
 		t.Errorf("claimed beyond %d shipments in flight", maxInFlight)
 	}
 }
+
+func TestDestinationForgetsKeysWithoutWork(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	d := newDestination("us-1")
+	deleting := func(id string) *fsmpb.Key {
+		return primaryKey(id, 2, &fsmpb.Replica{Region: "us-1", AckedSeq: 2, State: fsmpb.ReplicaState_REPLICA_STATE_DELETING})
+	}
+	shippedBack := &fsmpb.Key{KeyId: "mrk-r", MultiRegion: &fsmpb.MultiRegion{PrimaryRegion: "us-1", Epoch: 1}}
+	keys := []*fsmpb.Key{deleting("mrk-a"), deleting("mrk-b"), shippedBack}
+	work := d.claim(keys, "eu-1", now, time.Minute, 10)
+	d.finish(work, len(work), nil, now, time.Second)
+	d.needFull("mrk-a", true)
+	d.needFull("mrk-b", true)
+
+	d.forget(map[string]bool{"mrk-b": true})
+	if _, ok := d.probed["mrk-a"]; ok {
+		t.Error("kept the probe mark of a key without work")
+	}
+	if d.fullNext["mrk-a"] {
+		t.Error("kept the full-shipment mark of a key without work")
+	}
+	if _, ok := d.merged["mrk-r"]; ok {
+		t.Error("kept the ship-back mark of a key without work")
+	}
+	if _, ok := d.probed["mrk-b"]; !ok || !d.fullNext["mrk-b"] {
+		t.Error("dropped the marks of a key that still has work")
+	}
+	// The kept probe mark still paces probes of the key with work.
+	if w := d.claim([]*fsmpb.Key{deleting("mrk-b")}, "eu-1", now, time.Minute, 10); len(w) != 0 {
+		t.Errorf("probed again within the period after forget: %d keys", len(w))
+	}
+}

@@ -156,6 +156,7 @@ func (r *Replicator) tick(ctx context.Context, wg *sync.WaitGroup) bool {
 		return false
 	}
 	keys := r.cfg.State.MultiRegionKeysToShip("")
+	r.forgetFinished(keys, region.GetName())
 	if len(keys) == 0 {
 		return false
 	}
@@ -193,6 +194,29 @@ func (r *Replicator) tick(ctx context.Context, wg *sync.WaitGroup) bool {
 		}()
 	}
 	return true
+}
+
+// forgetFinished drops every destination's marks for keys without work
+// for it.
+func (r *Replicator) forgetFinished(keys []*fsmpb.Key, here string) {
+	listed := make(map[string]map[string]bool)
+	for _, k := range keys {
+		for _, dest := range fsm.ShipTargets(k, here) {
+			if listed[dest] == nil {
+				listed[dest] = make(map[string]bool)
+			}
+			listed[dest][k.GetKeyId()] = true
+		}
+	}
+	r.mu.Lock()
+	dests := make([]*destination, 0, len(r.dests))
+	for _, d := range r.dests {
+		dests = append(dests, d)
+	}
+	r.mu.Unlock()
+	for _, d := range dests {
+		d.forget(listed[d.name])
+	}
 }
 
 func (r *Replicator) destination(name string) *destination {
