@@ -47,6 +47,9 @@ func peerIdentity(ctx context.Context) (pki.Identity, error) {
 	if !ok {
 		return pki.Identity{}, fmt.Errorf("%w: no peer on the request", pki.ErrNoIdentity)
 	}
+	if info, ok := p.AuthInfo.(identifiedTLS); ok {
+		return info.id, info.idErr
+	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok {
 		return pki.Identity{}, fmt.Errorf("%w: the connection from %s is not TLS", pki.ErrNoIdentity, p.Addr)

@@ -52,7 +52,21 @@ func (c *loggedHandshakes) ServerHandshake(raw net.Conn) (net.Conn, credentials.
 	if err != nil && !errors.Is(err, pki.ErrPeerRefused) && !errors.Is(err, pki.ErrNoIdentity) {
 		c.log.Warn("tls: connection refused", "remote", raw.RemoteAddr().String(), "reason", err)
 	}
+	if tlsInfo, ok := info.(credentials.TLSInfo); ok && err == nil {
+		// A connection's certificate is fixed by its handshake: read the identity once here,
+		// not on every request (parsing it cost 5% of a node's CPU under Encrypt load).
+		id, idErr := pki.PeerIdentity(tlsInfo.State)
+		return conn, identifiedTLS{TLSInfo: tlsInfo, id: id, idErr: idErr}, nil
+	}
 	return conn, info, err
+}
+
+// identifiedTLS is a connection's TLS information with the identity its
+// verified certificate carries, or why it carries none.
+type identifiedTLS struct {
+	credentials.TLSInfo
+	id    pki.Identity
+	idErr error
 }
 
 func (c *loggedHandshakes) Clone() credentials.TransportCredentials {
