@@ -68,10 +68,11 @@ type testCluster struct {
 	mu    sync.Mutex
 	nodes map[string]*testNode // running nodes
 	cut   map[string]bool      // partitioned node ids
+	side  map[string]bool      // nodes split off together from the rest (split)
 }
 
 func newTestCluster(t testing.TB, tune func(*Config)) *testCluster {
-	return &testCluster{t: t, tune: tune, nodes: map[string]*testNode{}, cut: map[string]bool{}}
+	return &testCluster{t: t, tune: tune, nodes: map[string]*testNode{}, cut: map[string]bool{}, side: map[string]bool{}}
 }
 
 func fastTimings(cfg *Config) {
@@ -129,7 +130,7 @@ func (c *testCluster) start(id, dir, addr string) *testNode {
 func (c *testCluster) fetcher(self string) ReadIndexFetcher {
 	return func(ctx context.Context, leaderID string, applied uint64) (ReadIndexReply, error) {
 		c.mu.Lock()
-		leader, blocked := c.nodes[leaderID], c.cut[self] || c.cut[leaderID]
+		leader, blocked := c.nodes[leaderID], c.blocked(self, leaderID)
 		c.mu.Unlock()
 		if leader == nil || blocked {
 			return ReadIndexReply{}, errUnreachable
@@ -142,7 +143,7 @@ func (c *testCluster) fetcher(self string) ReadIndexFetcher {
 func (c *testCluster) appliedWaiter(self string) AppliedWaiter {
 	return func(ctx context.Context, nodeID string, index uint64) (uint64, error) {
 		c.mu.Lock()
-		follower, blocked := c.nodes[nodeID], c.cut[self] || c.cut[nodeID]
+		follower, blocked := c.nodes[nodeID], c.blocked(self, nodeID)
 		c.mu.Unlock()
 		if follower == nil || blocked {
 			return 0, errUnreachable
@@ -239,6 +240,41 @@ func (c *testCluster) partition(n *testNode) {
 			other.inmem.Disconnect(raft.ServerAddress(n.addr))
 		}
 	}
+}
+
+// blocked reports whether the test network cuts a from b; c.mu is held.
+func (c *testCluster) blocked(a, b string) bool {
+	return c.cut[a] || c.cut[b] || c.side[a] != c.side[b]
+}
+
+// split cuts minority off from the other nodes, keeping the links among minority.
+func (c *testCluster) split(minority ...*testNode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range minority {
+		c.side[n.id] = true
+	}
+	for _, a := range c.nodes {
+		for _, b := range c.nodes {
+			if c.side[a.id] != c.side[b.id] {
+				a.inmem.Disconnect(raft.ServerAddress(b.addr))
+			}
+		}
+	}
+}
+
+// unsplit undoes split.
+func (c *testCluster) unsplit() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range c.nodes {
+		for _, b := range c.nodes {
+			if a != b && c.side[a.id] != c.side[b.id] {
+				a.inmem.Connect(raft.ServerAddress(b.addr), b.inmem)
+			}
+		}
+	}
+	clear(c.side)
 }
 
 func (c *testCluster) heal(n *testNode) {
