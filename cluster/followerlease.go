@@ -103,10 +103,10 @@ type leasedFollower struct {
 	// follower's lease length from when the leader recorded the grant, which is after the
 	// follower sent its request, so a follower clock running up to twice as slow is covered.
 	expiry    time.Time
-	confirmed uint64        // highest index the follower reported applied
-	want      uint64        // highest index a write is waiting for
-	chasing   bool          // a goroutine is asking the follower for want
-	changed   chan struct{} // closed and replaced when confirmed grows
+	confirmed uint64    // highest index the follower reported applied
+	want      uint64    // highest index a write is waiting for
+	chasing   bool      // a goroutine is asking the follower for want
+	changed   broadcast // notified when confirmed grows
 }
 
 // record notes a lease for follower in term before the read index it comes with is computed: a
@@ -120,7 +120,7 @@ func (g *leaseGrants) record(term uint64, follower string, expiry time.Time) {
 	}
 	f := g.followers[follower]
 	if f == nil {
-		f = &leasedFollower{changed: make(chan struct{})}
+		f = &leasedFollower{}
 		g.followers[follower] = f
 	}
 	if expiry.After(f.expiry) {
@@ -204,7 +204,7 @@ func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
 func (g *leaseGrants) awaitFollower(ctx context.Context, f *leasedFollower, index uint64) error {
 	for {
 		g.mu.Lock()
-		expiry, changed := f.expiry, f.changed
+		expiry, changed := f.expiry, f.changed.wait()
 		done := f.confirmed >= index || !time.Now().Before(expiry)
 		g.mu.Unlock()
 		if done {
@@ -246,8 +246,7 @@ func (n *Node) chaseFollower(id string, f *leasedFollower) {
 			g.mu.Lock()
 			if applied > f.confirmed {
 				f.confirmed = applied
-				close(f.changed)
-				f.changed = make(chan struct{})
+				f.changed.notify()
 			}
 			g.mu.Unlock()
 			continue

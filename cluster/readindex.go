@@ -23,8 +23,9 @@ func (n *Node) SetReadIndexFetcher(f ReadIndexFetcher) { n.fetcher.Store(&f) }
 // ReadBarrier returns once this node has applied every command the leader had committed when
 // the call arrived, so a read of the state machine that follows is linearizable. On the leader it
 // uses LeaderReadIndex; on a follower its read lease, or else one fetch from the leader serves
-// all callers queued for the same round (and renews the lease). It fails with ErrNoLeader when no leader is known or the leader cannot confirm its
-// leadership (a partitioned minority stops serving); callers may retry.
+// all callers queued for the same round (and renews the lease). It fails with ErrNoLeader when
+// no leader is known or the leader cannot confirm its leadership (a partitioned minority stops
+// serving); callers may retry.
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	if n.isShutdown() {
 		return ErrShutdown
