@@ -11,10 +11,11 @@ func backoffAfter(failures int, limit time.Duration) time.Duration {
 	return min(firstBackoff<<min(failures-1, 10), limit)
 }
 
-// retryPacer spaces out attempts at something that keeps failing, such as
-// proposing the region's signing key while the region cannot commit: each
-// attempt generates a key in the HSM, which must not happen on every tick.
-// Only Run's goroutine uses it.
+// retryPacer spaces out attempts at something that keeps failing: shipments
+// to an unreachable region (under its destination's lock), or proposing the
+// region's signing key while the region cannot commit, where each attempt
+// generates a key in the HSM, which must not happen on every tick (Run's
+// goroutine only).
 type retryPacer struct {
 	failures int
 	next     time.Time

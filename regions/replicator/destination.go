@@ -2,6 +2,7 @@ package replicator
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -31,8 +32,7 @@ type destination struct {
 	merged      map[string]mergeMark // key → last versions shipped back
 	probed      map[string]time.Time // key → last probe of a deleting replica
 	fullNext    map[string]bool      // key → ship every version's material
-	failures    int
-	retryAt     time.Time
+	retry       retryPacer           // failed shipments in a row, and when to try again
 	lastError   string
 	lastErrorAt time.Time
 	lastOK      time.Time
@@ -83,7 +83,7 @@ type item struct {
 func (d *destination) claim(keys []*fsmpb.Key, here string, now time.Time, probeEvery time.Duration, maxBatch int) []item {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if now.Before(d.retryAt) || d.inFlight >= maxInFlight {
+	if !d.retry.ready(now) || d.inFlight >= maxInFlight {
 		return nil
 	}
 	var work []item
@@ -150,36 +150,30 @@ func (d *destination) finish(work []item, applied int, err error, now time.Time,
 	}
 	d.shipped += uint64(applied)
 	if err == nil {
-		d.failures, d.retryAt, d.lastOK = 0, time.Time{}, now
+		d.retry.succeeded()
+		d.lastOK = now
 		return
 	}
-	d.failures++
-	d.retryAt = now.Add(backoffAfter(d.failures, maxBackoff))
+	d.retry.failed(now, maxBackoff)
 	d.lastError, d.lastErrorAt = err.Error(), now
 }
 
-// forget drops the marks of keys that no longer have work for this region
-// (caught up, deleted, or no longer replicated there), so a long-running
-// leader's bookkeeping follows the keys in flight, not every key it ever
-// shipped. In-flight entries are left to finish.
-func (d *destination) forget(listed map[string]bool) {
+// forget drops the marks of keys not in work, the keys with work for this
+// region now (the others are caught up, deleted, or no longer replicated
+// there), so a long-running leader's bookkeeping follows the keys in
+// flight, not every key it ever shipped. In-flight entries are left to
+// finish.
+func (d *destination) forget(work []*fsmpb.Key) {
+	listed := make(map[string]bool, len(work))
+	for _, k := range work {
+		listed[k.GetKeyId()] = true
+	}
+	unlisted := func(id string) bool { return !listed[id] }
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for id := range d.merged {
-		if !listed[id] {
-			delete(d.merged, id)
-		}
-	}
-	for id := range d.probed {
-		if !listed[id] {
-			delete(d.probed, id)
-		}
-	}
-	for id := range d.fullNext {
-		if !listed[id] {
-			delete(d.fullNext, id)
-		}
-	}
+	maps.DeleteFunc(d.merged, func(id string, _ mergeMark) bool { return unlisted(id) })
+	maps.DeleteFunc(d.probed, func(id string, _ time.Time) bool { return unlisted(id) })
+	maps.DeleteFunc(d.fullNext, func(id string, _ bool) bool { return unlisted(id) })
 }
 
 // needFull marks key to ship with every version's material next time (the
@@ -199,7 +193,7 @@ func (d *destination) status() DestinationStatus {
 	defer d.mu.Unlock()
 	return DestinationStatus{
 		Region: d.name, LastSuccess: d.lastOK, LastError: d.lastError, LastErrorTime: d.lastErrorAt,
-		InFlight: d.inFlight, ChangesApplied: d.shipped, FailuresInARow: d.failures, NextAttemptTime: d.retryAt,
+		InFlight: d.inFlight, ChangesApplied: d.shipped, FailuresInARow: d.retry.failures, NextAttemptTime: d.retry.next,
 	}
 }
 

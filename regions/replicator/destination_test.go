@@ -87,7 +87,7 @@ func TestDestinationForgetsKeysWithoutWork(t *testing.T) {
 	d.needFull("mrk-a", true)
 	d.needFull("mrk-b", true)
 
-	d.forget(map[string]bool{"mrk-b": true})
+	d.forget([]*fsmpb.Key{deleting("mrk-b")})
 	if _, ok := d.probed["mrk-a"]; ok {
 		t.Error("kept the probe mark of a key without work")
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,10 +76,10 @@ func (r *Replicator) Run(ctx context.Context) {
 			ticker.Stop()
 		}
 	}
-	now := false // tick without waiting for the ticker
+	tickNow := false // tick without waiting for the ticker
 	var last time.Time
 	for {
-		if !now {
+		if !tickNow {
 			select {
 			case <-ctx.Done():
 				return
@@ -87,7 +89,7 @@ func (r *Replicator) Run(ctx context.Context) {
 			case <-ticker.C:
 			}
 		}
-		now = false
+		tickNow = false
 		if !r.cfg.IsLeader() {
 			continue
 		}
@@ -108,7 +110,7 @@ func (r *Replicator) Run(ctx context.Context) {
 			// At most one tick per Interval still: under a stream of
 			// unrelated writes this wakes as often as the ticker did.
 			ticker.Reset(r.cfg.Interval)
-			now = time.Since(last) >= r.cfg.Interval
+			tickNow = time.Since(last) >= r.cfg.Interval
 		default:
 			follow(leading, ok)
 		}
@@ -156,7 +158,14 @@ func (r *Replicator) tick(ctx context.Context, wg *sync.WaitGroup) bool {
 		return false
 	}
 	keys := r.cfg.State.MultiRegionKeysToShip("")
-	r.forgetFinished(keys, region.GetName())
+	here := region.GetName()
+	byDest := make(map[string][]*fsmpb.Key)
+	for _, k := range keys {
+		for _, dest := range fsm.ShipTargets(k, here) {
+			byDest[dest] = append(byDest[dest], k)
+		}
+	}
+	r.forgetFinished(byDest)
 	if len(keys) == 0 {
 		return false
 	}
@@ -173,14 +182,7 @@ func (r *Replicator) tick(ctx context.Context, wg *sync.WaitGroup) bool {
 		}
 		return true
 	}
-	here := region.GetName()
 	now := r.cfg.Now()
-	byDest := make(map[string][]*fsmpb.Key)
-	for _, k := range keys {
-		for _, dest := range fsm.ShipTargets(k, here) {
-			byDest[dest] = append(byDest[dest], k)
-		}
-	}
 	for name, ks := range byDest {
 		d := r.destination(name)
 		work := d.claim(ks, here, now, r.cfg.ProbeEvery, r.cfg.MaxBatch)
@@ -197,25 +199,13 @@ func (r *Replicator) tick(ctx context.Context, wg *sync.WaitGroup) bool {
 }
 
 // forgetFinished drops every destination's marks for keys without work
-// for it.
-func (r *Replicator) forgetFinished(keys []*fsmpb.Key, here string) {
-	listed := make(map[string]map[string]bool)
-	for _, k := range keys {
-		for _, dest := range fsm.ShipTargets(k, here) {
-			if listed[dest] == nil {
-				listed[dest] = make(map[string]bool)
-			}
-			listed[dest][k.GetKeyId()] = true
-		}
-	}
+// for it; byDest lists the keys with work by destination.
+func (r *Replicator) forgetFinished(byDest map[string][]*fsmpb.Key) {
 	r.mu.Lock()
-	dests := make([]*destination, 0, len(r.dests))
-	for _, d := range r.dests {
-		dests = append(dests, d)
-	}
+	dests := slices.Collect(maps.Values(r.dests))
 	r.mu.Unlock()
 	for _, d := range dests {
-		d.forget(listed[d.name])
+		d.forget(byDest[d.name])
 	}
 }
 
