@@ -149,13 +149,9 @@ func (s *Server) forwardRemoveNode(ctx context.Context, nodeID string) (*kmspb.R
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", cluster.ErrNoLeader, err)
 	}
-	node, ok := s.fsm.Node(leaderID)
-	if !ok {
-		return nil, fmt.Errorf("%w: leader %s has no known address", ErrNotServing, leaderID)
-	}
-	client, err := s.peers.internal(node.GetGrpcAddr())
+	client, err := s.memberClient(leaderID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotServing, err)
+		return nil, fmt.Errorf("%w: leader: %v", ErrNotServing, err)
 	}
 	if _, err := client.RemoveNode(ctx, &internalpb.RemoveNodeRequest{NodeId: nodeID}); err != nil {
 		return nil, err

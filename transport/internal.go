@@ -68,6 +68,10 @@ func (in *internalService) ReadIndex(ctx context.Context, req *internalpb.ReadIn
 // WaitApplied answers the leader once this node has applied the index, so
 // the leader can acknowledge a write while this node holds a read lease.
 func (in *internalService) WaitApplied(ctx context.Context, req *internalpb.WaitAppliedRequest) (*internalpb.WaitAppliedResponse, error) {
+	// The leader asks with its lease's deadline; a call without one, or for
+	// an index this node never reaches, still ends like a write would.
+	ctx, cancel := context.WithTimeout(ctx, in.s.cfg.ProposeTimeout)
+	defer cancel()
 	applied, err := in.s.raft.WaitApplied(ctx, req.GetIndex())
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
@@ -143,13 +147,9 @@ func (in *internalService) forwardJoin(ctx context.Context, req *internalpb.Join
 	if err != nil {
 		return nil, statusFor(fmt.Errorf("%w: %v", cluster.ErrNoLeader, err))
 	}
-	node, ok := in.s.fsm.Node(leaderID)
-	if !ok {
-		return nil, status.Errorf(codes.Unavailable, "KMSInternalException: leader %s has no known address yet", leaderID)
-	}
-	client, err := in.s.peers.internal(node.GetGrpcAddr())
+	client, err := in.s.memberClient(leaderID)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, err.Error())
+		return nil, status.Errorf(codes.Unavailable, "KMSInternalException: leader: %v", err)
 	}
 	return client.Join(ctx, req)
 }

@@ -72,13 +72,9 @@ func (s *Server) proposeOnce(ctx context.Context, data []byte) (*fsm.Result, err
 	if leaderID == "" {
 		return nil, fmt.Errorf("%w: no leader known", errRetryable)
 	}
-	node, ok := s.fsm.Node(leaderID)
-	if !ok || node.GetGrpcAddr() == "" {
-		return nil, fmt.Errorf("%w: leader %s has no known address yet", errRetryable, leaderID)
-	}
-	client, err := s.peers.internal(node.GetGrpcAddr())
+	client, err := s.memberClient(leaderID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errRetryable, err)
+		return nil, fmt.Errorf("%w: leader: %v", errRetryable, err)
 	}
 	resp, err := client.Apply(ctx, &internalpb.ApplyRequest{Command: data})
 	if err != nil {
