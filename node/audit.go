@@ -8,15 +8,15 @@ import (
 	"github.com/trent-kms/trent/transport/audit"
 )
 
+// maxAuditSyncInterval bounds Config.AuditSyncInterval: the records a power
+// loss may take are those of one interval.
+const maxAuditSyncInterval = 10 * time.Second
+
 // openAuditLog opens the node's audit log (Config.AuditLogPath). It is
 // opened before anything else that serves, and a log whose tail does not
 // verify stops the node from starting (audit.ErrBroken): a node must not
 // append to a log that was tampered with. Move the log aside to start anyway;
 // kmsctl audit verify reports where it breaks.
-// maxAuditSyncInterval bounds Config.AuditSyncInterval: the records a power
-// loss may take are those of one interval.
-const maxAuditSyncInterval = 10 * time.Second
-
 func openAuditLog(cfg Config, log *slog.Logger) (*audit.Log, error) {
 	l, err := audit.Open(audit.Config{
 		Path:         cfg.AuditLogPath,

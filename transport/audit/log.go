@@ -622,8 +622,6 @@ func (l *Log) fail(err error) error {
 // is left) or when a sync fails.
 func (l *Log) syncInBackground() {
 	defer close(l.syncDone)
-	timer := time.NewTimer(0)
-	<-timer.C
 	var last time.Time
 	for {
 		select {
@@ -632,11 +630,9 @@ func (l *Log) syncInBackground() {
 			return
 		}
 		if wait := l.interval - time.Since(last); wait > 0 {
-			timer.Reset(wait)
 			select {
-			case <-timer.C:
+			case <-time.After(wait):
 			case <-l.stopSync:
-				timer.Stop()
 				return
 			}
 		}
