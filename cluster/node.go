@@ -20,13 +20,14 @@ import (
 // Node is one member of a Raft group: the *raft.Raft, its stores and transport, and the
 // read-index machinery built on top.
 type Node struct {
-	cfg      Config
-	raft     *raft.Raft
-	sm       StateMachine
-	logs     raft.LogStore
-	store    *raftboltdb.BoltStore
-	tcp      *raft.NetworkTransport // nil when the caller supplied the transport
-	hasState bool
+	cfg       Config
+	raft      *raft.Raft
+	sm        StateMachine
+	logs      raft.LogStore
+	store     *raftboltdb.BoltStore
+	tcp       *raft.NetworkTransport // nil when the caller supplied the transport
+	transport raft.Transport         // tcp or the caller's, behind a heartbeatGate
+	hasState  bool
 
 	leadership *leadershipFanout
 	leaderSeen *broadcast
@@ -92,6 +93,7 @@ func Open(cfg Config) (_ *Node, err error) {
 		cleanup = append(cleanup, n.tcp.Close)
 		trans = n.tcp
 	}
+	n.transport = gateHeartbeats(trans)
 
 	if n.hasState, err = raft.HasExistingState(logs, store, snaps); err != nil {
 		return nil, fmt.Errorf("cluster: inspect stores: %w", err)
@@ -106,7 +108,7 @@ func Open(cfg Config) (_ *Node, err error) {
 
 	notify := make(chan bool, 1)
 	fsm := &fsmAdapter{sm: cfg.StateMachine, snapshot: cfg.Snapshot}
-	if n.raft, err = raft.NewRaft(cfg.raftConfig(notify), fsm, logs, store, snaps, trans); err != nil {
+	if n.raft, err = raft.NewRaft(cfg.raftConfig(notify), fsm, logs, store, snaps, n.transport); err != nil {
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
 
@@ -222,9 +224,9 @@ func (n *Node) Shutdown() error {
 		n.grants.close()
 		n.workers.Wait()
 		n.leadership.close()
-		if n.tcp != nil {
-			errs = append(errs, n.tcp.Close())
-		}
+		// Raft has closed the transport already; closing it here as well keeps the store
+		// from closing under a heartbeat even if Raft did not (see heartbeatGate).
+		errs = append(errs, n.transport.(raft.WithClose).Close())
 		errs = append(errs, n.store.Close())
 		if err := errors.Join(errs...); err != nil {
 			n.shutdownErr = fmt.Errorf("cluster: shutdown: %w", err)
