@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,15 +35,28 @@ func TestRegionRestartedWholeRejoinsTheWANPool(t *testing.T) {
 		nodetest.WaitFor(t, gossipWait, "eu-1 to see us-1 in the WAN pool", seesUS(i))
 	}
 	want := us.Node(0).GossipWANAddr()
-	nodetest.WaitFor(t, gossipWait, "eu-1 to remember us-1's WAN address", func() bool {
-		data, err := os.ReadFile(filepath.Join(eu.DataDir(0), "gossip-wan-peers"))
-		return err == nil && strings.Contains(string(data), want)
-	})
+	for i := range eu.Len() {
+		nodetest.WaitFor(t, gossipWait, "every eu-1 node to remember us-1's WAN address", func() bool {
+			data, err := os.ReadFile(filepath.Join(eu.DataDir(i), "gossip-wan-peers"))
+			return err == nil && strings.Contains(string(data), want)
+		})
+	}
 
+	// Keep the old WAN address taken, so eu-1 comes back on another one: us-1, which knows only
+	// the old one, cannot be what links the two again.
+	oldWAN := eu.Node(0).GossipWANAddr()
 	for i := range eu.Len() {
 		eu.Stop(i)
 	}
+	squatter, err := net.Listen("tcp", oldWAN)
+	if err != nil {
+		t.Fatalf("take eu-1's old WAN address %s: %v", oldWAN, err)
+	}
+	defer squatter.Close()
 	eu.RestartAll()
+	if got := eu.Node(0).GossipWANAddr(); got == oldWAN {
+		t.Fatalf("restarted eu-1 is on its old WAN address %s", got)
+	}
 	for i := range eu.Len() {
 		nodetest.WaitFor(t, gossipWait, "restarted eu-1 to see us-1 in the WAN pool again", seesUS(i))
 	}
