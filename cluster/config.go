@@ -60,6 +60,10 @@ type Config struct {
 	// followerLeaseMaxLag: a follower this many entries behind the leader's applied index gets
 	// no lease, so one catching up after downtime does not hold every write until it has.
 	followerLeaseMaxLag uint64
+	// followerLeaseCooldown: a follower that held a write up for longer than a lease gets no
+	// lease for this long (it fetches for every read), so a slow follower stalls one write in
+	// that time rather than every one.
+	followerLeaseCooldown time.Duration
 }
 
 const (
@@ -70,12 +74,14 @@ const (
 	defaultSnapshotThreshold  = 8192
 	// Followers in step lag by a batch or two (at most 64 entries each); 1024 is well clear of that.
 	defaultFollowerLeaseMaxLag = 1024
-	defaultSnapshotInterval    = 2 * time.Minute
-	defaultTrailingLogs        = 10240
-	snapshotsRetained          = 2
-	logCacheEntries            = 512
-	maxPooledConnections       = 5
-	transportTimeout           = 10 * time.Second
+	// 20 leases: 5 s at the default heartbeat timeout.
+	followerLeaseCooldownLeases = 20
+	defaultSnapshotInterval     = 2 * time.Minute
+	defaultTrailingLogs         = 10240
+	snapshotsRetained           = 2
+	logCacheEntries             = 512
+	maxPooledConnections        = 5
+	transportTimeout            = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -90,6 +96,9 @@ func (c Config) withDefaults() Config {
 	} else {
 		c.readLease = c.HeartbeatTimeout / 2
 		c.followerLease = c.HeartbeatTimeout / 4
+	}
+	if c.followerLeaseCooldown == 0 {
+		c.followerLeaseCooldown = followerLeaseCooldownLeases * c.followerLease
 	}
 	if c.followerLeaseMaxLag == 0 {
 		c.followerLeaseMaxLag = defaultFollowerLeaseMaxLag

@@ -86,8 +86,11 @@ type leaseGrants struct {
 	mu        sync.Mutex
 	term      uint64
 	followers map[string]*leasedFollower
-	closed    bool           // set by Shutdown; no chaser starts after it
-	chasers   sync.WaitGroup // chaseFollower goroutines
+	// benched holds, across terms, the followers that held up a write for longer than a lease,
+	// with when they may have a lease again.
+	benched map[string]time.Time
+	closed  bool           // set by Shutdown; no chaser starts after it
+	chasers sync.WaitGroup // chaseFollower goroutines
 }
 
 // close stops new chasers and waits for the running ones, which end with the node's lifetime.
@@ -139,7 +142,7 @@ func (n *Node) grantFollowerLease(follower string, followerApplied uint64) uint6
 	if followerApplied+n.cfg.followerLeaseMaxLag < n.sm.AppliedIndex() {
 		return 0
 	}
-	if !n.IsLeader() {
+	if !n.IsLeader() || n.grants.isBenched(follower, time.Now()) {
 		return 0
 	}
 	term := n.raft.CurrentTerm()
@@ -201,6 +204,28 @@ func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
 	return nil
 }
 
+// bench refuses follower a lease until until; g.mu is held. Its lease, if it holds one, runs
+// out: refusing a lease never needs a wait.
+func (g *leaseGrants) bench(follower string, until time.Time) {
+	if g.benched == nil {
+		g.benched = map[string]time.Time{}
+	}
+	if until.After(g.benched[follower]) {
+		g.benched[follower] = until
+	}
+}
+
+func (g *leaseGrants) isBenched(follower string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, ok := g.benched[follower]
+	if ok && !now.Before(until) {
+		delete(g.benched, follower)
+		return false
+	}
+	return ok
+}
+
 func (g *leaseGrants) awaitFollower(ctx context.Context, f *leasedFollower, index uint64) error {
 	for {
 		g.mu.Lock()
@@ -223,21 +248,31 @@ func (g *leaseGrants) awaitFollower(ctx context.Context, f *leasedFollower, inde
 }
 
 // chaseFollower asks follower id, one call at a time, to confirm the highest index a write waits
-// for, until it has confirmed it or its lease has ended.
+// for, until it has confirmed it or its lease has ended. A follower that took longer than a
+// lease to apply what a write waited for is benched (followerLeaseCooldown): while it is that
+// slow, the writes would wait for it and the majority would not help them.
 func (n *Node) chaseFollower(id string, f *leasedFollower) {
 	g := &n.grants
 	defer g.chasers.Done()
 	const retryPause = 5 * time.Millisecond
+	var waitingSince time.Time // when the follower was first asked for the oldest unconfirmed want
 	for {
 		g.mu.Lock()
 		want, expiry := f.want, f.expiry
-		if f.confirmed >= want || !time.Now().Before(expiry) || n.lifetime.Err() != nil {
+		now := time.Now()
+		if !waitingSince.IsZero() && now.Sub(waitingSince) > n.cfg.followerLease {
+			g.bench(id, now.Add(n.cfg.followerLeaseCooldown))
+		}
+		if f.confirmed >= want || !now.Before(expiry) || n.lifetime.Err() != nil {
 			f.chasing = false
 			g.mu.Unlock()
 			return
 		}
 		g.mu.Unlock()
 
+		if waitingSince.IsZero() {
+			waitingSince = now
+		}
 		wait := n.loadAppliedWaiter()
 		ctx, cancel := context.WithDeadline(n.lifetime, expiry)
 		applied, err := wait(ctx, id, want)
@@ -248,7 +283,13 @@ func (n *Node) chaseFollower(id string, f *leasedFollower) {
 				f.confirmed = applied
 				f.changed.notify()
 			}
+			if now := time.Now(); now.Sub(waitingSince) > n.cfg.followerLease {
+				g.bench(id, now.Add(n.cfg.followerLeaseCooldown))
+			}
 			g.mu.Unlock()
+			if applied >= want {
+				waitingSince = time.Time{}
+			}
 			continue
 		}
 		select {

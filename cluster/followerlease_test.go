@@ -155,6 +155,44 @@ func TestPartitionedLeasedFollowerHoldsWritesNoLongerThanItsLease(t *testing.T) 
 	}
 }
 
+// A follower that held a write up for longer than a lease (here: cut off) gets no lease for a
+// while once it is back, so the writes in that time need only the majority; it serves its reads
+// by fetching the read index, and gets leases again after the cooldown.
+func TestFollowerThatHeldUpAWriteGetsNoLeaseForAWhile(t *testing.T) {
+	const cooldown = 3 * time.Second
+	c := newTestCluster(t, func(cfg *Config) { cfg.followerLeaseCooldown = cooldown })
+	nodes := c.bootstrap(3, false)
+	leader := c.waitLeader(nodes...)
+	slow := others(nodes, leader)[0]
+	mustApply(t, leader, "x", "1")
+	if err := slow.ReadBarrier(ctxWithTimeout(t, opTimeout)); err != nil {
+		t.Fatal(err)
+	}
+
+	c.partition(slow)
+	last := mustApply(t, leader, "x", "2") // held up until the cut-off follower's lease ends
+	benched := time.Now()
+	c.heal(slow)
+	waitFor(t, eventually, "the healed follower to serve x=2", func() bool {
+		if slow.ReadBarrier(ctxWithTimeout(t, opTimeout)) != nil {
+			return false
+		}
+		got, _ := slow.sm.Get("x")
+		return got == "2"
+	})
+	reply, err := leader.ServeReadIndex(ctxWithTimeout(t, opTimeout), slow.id, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.LeaseTerm != 0 && time.Since(benched) < cooldown {
+		t.Fatalf("the follower that held up a write got a lease again %v later (cooldown %v)", time.Since(benched), cooldown)
+	}
+	waitFor(t, eventually, "the follower to get leases again after the cooldown", func() bool {
+		reply, err := leader.ServeReadIndex(ctxWithTimeout(t, opTimeout), slow.id, last)
+		return err == nil && reply.LeaseTerm != 0
+	})
+}
+
 func TestFollowersServeUnderTheNextLeaderAfterFailover(t *testing.T) {
 	c := newTestCluster(t, func(cfg *Config) { cfg.HeartbeatTimeout, cfg.ElectionTimeout = 2*time.Second, 2*time.Second })
 	nodes := c.bootstrap(3, false)
