@@ -204,14 +204,28 @@ func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
 	return nil
 }
 
-// bench refuses follower a lease until until; g.mu is held. Its lease, if it holds one, runs
-// out: refusing a lease never needs a wait.
-func (g *leaseGrants) bench(follower string, until time.Time) {
+// bench refuses follower a lease until until and reports whether it was not benched yet; g.mu
+// is held. Its lease, if it holds one, runs out: refusing a lease never needs a wait.
+func (g *leaseGrants) bench(follower string, now, until time.Time) (newly bool) {
 	if g.benched == nil {
 		g.benched = map[string]time.Time{}
 	}
-	if until.After(g.benched[follower]) {
+	was := g.benched[follower]
+	if until.After(was) {
 		g.benched[follower] = until
+	}
+	return !now.Before(was)
+}
+
+// benchSlow benches follower when it has been asked for one index since waitingSince for longer
+// than a lease; g.mu is held.
+func (n *Node) benchSlow(follower string, waitingSince, now time.Time) {
+	if waitingSince.IsZero() || now.Sub(waitingSince) <= n.cfg.followerLease {
+		return
+	}
+	if n.grants.bench(follower, now, now.Add(n.cfg.followerLeaseCooldown)) {
+		n.cfg.Logger.Info("follower slow to apply writes; no read lease for it for a while",
+			"follower", follower, "waited", now.Sub(waitingSince), "for", n.cfg.followerLeaseCooldown)
 	}
 }
 
@@ -260,9 +274,7 @@ func (n *Node) chaseFollower(id string, f *leasedFollower) {
 		g.mu.Lock()
 		want, expiry := f.want, f.expiry
 		now := time.Now()
-		if !waitingSince.IsZero() && now.Sub(waitingSince) > n.cfg.followerLease {
-			g.bench(id, now.Add(n.cfg.followerLeaseCooldown))
-		}
+		n.benchSlow(id, waitingSince, now)
 		if f.confirmed >= want || !now.Before(expiry) || n.lifetime.Err() != nil {
 			f.chasing = false
 			g.mu.Unlock()
@@ -283,9 +295,7 @@ func (n *Node) chaseFollower(id string, f *leasedFollower) {
 				f.confirmed = applied
 				f.changed.notify()
 			}
-			if now := time.Now(); now.Sub(waitingSince) > n.cfg.followerLease {
-				g.bench(id, now.Add(n.cfg.followerLeaseCooldown))
-			}
+			n.benchSlow(id, waitingSince, time.Now())
 			g.mu.Unlock()
 			if applied >= want {
 				waitingSince = time.Time{}
