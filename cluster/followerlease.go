@@ -110,6 +110,43 @@ type leasedFollower struct {
 	want      uint64    // highest index a write is waiting for
 	chasing   bool      // a goroutine is asking the follower for want
 	changed   broadcast // notified when confirmed grows
+	// waits are the unconfirmed indexes writes wait for, in increasing order, each with when
+	// the first write waiting for it (or a higher one) began to: waits[0] is the oldest wait.
+	waits []pendingWait
+}
+
+type pendingWait struct {
+	index uint64
+	since time.Time
+}
+
+// noteWait records that a write began at now to wait for index.
+func (f *leasedFollower) noteWait(index uint64, now time.Time) {
+	if n := len(f.waits); n == 0 || f.waits[n-1].index < index {
+		f.waits = append(f.waits, pendingWait{index, now})
+	}
+}
+
+// confirm records that the follower has applied index.
+func (f *leasedFollower) confirm(index uint64) {
+	if index <= f.confirmed {
+		return
+	}
+	f.confirmed = index
+	i := 0
+	for i < len(f.waits) && f.waits[i].index <= index {
+		i++
+	}
+	f.waits = f.waits[i:]
+	f.changed.notify()
+}
+
+// oldestWait is how long the oldest write still waiting for the follower has waited at now.
+func (f *leasedFollower) oldestWait(now time.Time) time.Duration {
+	if len(f.waits) == 0 {
+		return 0
+	}
+	return now.Sub(f.waits[0].since)
 }
 
 // record notes a lease for follower in term before the read index it comes with is computed: a
@@ -142,7 +179,7 @@ func (n *Node) grantFollowerLease(follower string, followerApplied uint64) uint6
 	if followerApplied+n.cfg.followerLeaseMaxLag < n.sm.AppliedIndex() {
 		return 0
 	}
-	if !n.IsLeader() || n.grants.isBenched(follower, time.Now()) {
+	if !n.IsLeader() || n.refuseSlow(follower, time.Now()) {
 		return 0
 	}
 	term := n.raft.CurrentTerm()
@@ -182,6 +219,7 @@ func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
 			continue
 		}
 		f.want = max(f.want, index)
+		f.noteWait(index, now)
 		if !f.chasing {
 			f.chasing = true
 			g.chasers.Add(1)
@@ -204,40 +242,49 @@ func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
 	return nil
 }
 
-// bench refuses follower a lease until until and reports whether it was not benched yet; g.mu
-// is held. Its lease, if it holds one, runs out: refusing a lease never needs a wait.
-func (g *leaseGrants) bench(follower string, now, until time.Time) (newly bool) {
+// A follower that a write has waited on for longer than a lease length is benched: it gets no
+// lease for followerLeaseCooldown, and fetches for every read meanwhile. While it is that slow
+// the writes would wait for it, where Raft alone needs only the majority. Refusing a lease never
+// needs a wait; the lease it holds runs out as any other.
+
+// benchIfSlow benches follower f when a write has waited on it for longer than a lease length,
+// and reports whether it was not benched yet; g.mu is held.
+func (n *Node) benchIfSlow(id string, f *leasedFollower, now time.Time) (newly bool) {
+	if f == nil || f.oldestWait(now) <= n.cfg.followerLease {
+		return false
+	}
+	g := &n.grants
 	if g.benched == nil {
 		g.benched = map[string]time.Time{}
 	}
-	was := g.benched[follower]
-	if until.After(was) {
-		g.benched[follower] = until
+	was := g.benched[id]
+	if until := now.Add(n.cfg.followerLeaseCooldown); until.After(was) {
+		g.benched[id] = until
 	}
 	return !now.Before(was)
 }
 
-// benchSlow benches follower when it has been asked for one index since waitingSince for longer
-// than a lease; g.mu is held.
-func (n *Node) benchSlow(follower string, waitingSince, now time.Time) {
-	if waitingSince.IsZero() || now.Sub(waitingSince) <= n.cfg.followerLease {
-		return
+// refuseSlow reports whether follower is benched, benching it first if a write has waited on it
+// for too long already.
+func (n *Node) refuseSlow(follower string, now time.Time) bool {
+	g := &n.grants
+	g.mu.Lock()
+	newly := n.benchIfSlow(follower, g.followers[follower], now)
+	until, benched := g.benched[follower]
+	if benched && !now.Before(until) {
+		delete(g.benched, follower)
+		benched = false
 	}
-	if n.grants.bench(follower, now, now.Add(n.cfg.followerLeaseCooldown)) {
-		n.cfg.Logger.Info("follower slow to apply writes; no read lease for it for a while",
-			"follower", follower, "waited", now.Sub(waitingSince), "for", n.cfg.followerLeaseCooldown)
+	g.mu.Unlock()
+	if newly {
+		n.logBenched(follower)
 	}
+	return benched
 }
 
-func (g *leaseGrants) isBenched(follower string, now time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	until, ok := g.benched[follower]
-	if ok && !now.Before(until) {
-		delete(g.benched, follower)
-		return false
-	}
-	return ok
+func (n *Node) logBenched(follower string) {
+	n.cfg.Logger.Info("follower slow to apply writes; no read lease for it for a while",
+		"follower", follower, "for", n.cfg.followerLeaseCooldown)
 }
 
 func (g *leaseGrants) awaitFollower(ctx context.Context, f *leasedFollower, index uint64) error {
@@ -262,44 +309,43 @@ func (g *leaseGrants) awaitFollower(ctx context.Context, f *leasedFollower, inde
 }
 
 // chaseFollower asks follower id, one call at a time, to confirm the highest index a write waits
-// for, until it has confirmed it or its lease has ended. A follower that took longer than a
-// lease to apply what a write waited for is benched (followerLeaseCooldown): while it is that
-// slow, the writes would wait for it and the majority would not help them.
+// for, until it has confirmed it or its lease has ended, and benches it if it is slow.
 func (n *Node) chaseFollower(id string, f *leasedFollower) {
 	g := &n.grants
 	defer g.chasers.Done()
 	const retryPause = 5 * time.Millisecond
-	var waitingSince time.Time // when the follower was first asked for the oldest unconfirmed want
 	for {
 		g.mu.Lock()
 		want, expiry := f.want, f.expiry
 		now := time.Now()
-		n.benchSlow(id, waitingSince, now)
-		if f.confirmed >= want || !now.Before(expiry) || n.lifetime.Err() != nil {
+		if n.lifetime.Err() != nil {
 			f.chasing = false
 			g.mu.Unlock()
 			return
 		}
-		g.mu.Unlock()
-
-		if waitingSince.IsZero() {
-			waitingSince = now
+		newly := n.benchIfSlow(id, f, now)
+		if f.confirmed >= want || !now.Before(expiry) {
+			f.chasing = false
+			f.waits = nil // nothing waits for it any more: the writes stopped waiting at expiry
+			g.mu.Unlock()
+			if newly {
+				n.logBenched(id)
+			}
+			return
 		}
+		g.mu.Unlock()
+		if newly {
+			n.logBenched(id)
+		}
+
 		wait := n.loadAppliedWaiter()
 		ctx, cancel := context.WithDeadline(n.lifetime, expiry)
 		applied, err := wait(ctx, id, want)
 		cancel()
 		if err == nil {
 			g.mu.Lock()
-			if applied > f.confirmed {
-				f.confirmed = applied
-				f.changed.notify()
-			}
-			n.benchSlow(id, waitingSince, time.Now())
+			f.confirm(applied)
 			g.mu.Unlock()
-			if applied >= want {
-				waitingSince = time.Time{}
-			}
 			continue
 		}
 		select {

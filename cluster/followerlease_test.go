@@ -193,6 +193,51 @@ func TestFollowerThatHeldUpAWriteGetsNoLeaseForAWhile(t *testing.T) {
 	})
 }
 
+// A follower that stays connected and keeps reading, but is too slow to confirm a write, must not
+// keep the write waiting by renewing its lease: its renewals are refused once the write has waited
+// on it for a lease length, and the write returns when its last lease ends.
+func TestSlowFollowerThatKeepsRenewingDoesNotHoldWritesForever(t *testing.T) {
+	c := newTestCluster(t, nil)
+	nodes := c.bootstrap(3, false)
+	leader := c.waitLeader(nodes...)
+	slow := others(nodes, leader)[0]
+	mustApply(t, leader, "x", "1")
+
+	reading, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(reading)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			_ = slow.ReadBarrier(ctx) // renews the lease while it has one, or fetches
+			cancel()
+		}
+	}()
+	defer func() { close(stop); <-reading }()
+	waitFor(t, eventually, "the slow follower to hold a lease", func() bool {
+		leaderID, _ := slow.Leader()
+		_, ok, _ := slow.lease.usable(slow.raft.CurrentTerm(), leaderID, time.Now(), slow.cfg.followerLease)
+		return ok
+	})
+
+	c.setSlow(slow, true)
+	// Without the bench on renewal, the reads above renew the lease for ever and the write times
+	// out waiting for a confirmation that never comes.
+	mustApply(t, leader, "x", "2")
+	reply, err := leader.ServeReadIndex(ctxWithTimeout(t, opTimeout), slow.id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.LeaseTerm != 0 {
+		t.Fatal("the follower that held a write up got a lease again at once")
+	}
+	c.setSlow(slow, false)
+}
+
 func TestFollowersServeUnderTheNextLeaderAfterFailover(t *testing.T) {
 	c := newTestCluster(t, func(cfg *Config) { cfg.HeartbeatTimeout, cfg.ElectionTimeout = 2*time.Second, 2*time.Second })
 	nodes := c.bootstrap(3, false)

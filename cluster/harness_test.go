@@ -69,10 +69,13 @@ type testCluster struct {
 	nodes map[string]*testNode // running nodes
 	cut   map[string]bool      // partitioned node ids
 	side  map[string]bool      // nodes split off together from the rest (split)
+	// slow: nodes that stay connected but never confirm an index to the leader's applied
+	// waiter, as a follower whose disk has stalled.
+	slow map[string]bool
 }
 
 func newTestCluster(t testing.TB, tune func(*Config)) *testCluster {
-	return &testCluster{t: t, tune: tune, nodes: map[string]*testNode{}, cut: map[string]bool{}, side: map[string]bool{}}
+	return &testCluster{t: t, tune: tune, nodes: map[string]*testNode{}, cut: map[string]bool{}, side: map[string]bool{}, slow: map[string]bool{}}
 }
 
 func fastTimings(cfg *Config) {
@@ -143,13 +146,24 @@ func (c *testCluster) fetcher(self string) ReadIndexFetcher {
 func (c *testCluster) appliedWaiter(self string) AppliedWaiter {
 	return func(ctx context.Context, nodeID string, index uint64) (uint64, error) {
 		c.mu.Lock()
-		follower, blocked := c.nodes[nodeID], c.blocked(self, nodeID)
+		follower, blocked, slow := c.nodes[nodeID], c.blocked(self, nodeID), c.slow[nodeID]
 		c.mu.Unlock()
 		if follower == nil || blocked {
 			return 0, errUnreachable
 		}
+		if slow {
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}
 		return follower.WaitApplied(ctx, index)
 	}
+}
+
+// setSlow makes n confirm no index to the leader (slow) or lets it again.
+func (c *testCluster) setSlow(n *testNode, slow bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slow[n.id] = slow
 }
 
 // bootstrap starts size nodes, bootstraps the first and adds the others as voters.

@@ -48,11 +48,16 @@ func (g *heartbeatGate) SetHeartbeatHandler(handle func(rpc raft.RPC)) {
 }
 
 // Close waits for heartbeats being handled, refuses later ones and closes the
-// wrapped transport when it can be closed.
+// wrapped transport when it can be closed. Only the first call closes it: Raft
+// closes the gate on shutdown, and Node.Shutdown closes it again.
 func (g *heartbeatGate) Close() error {
 	g.mu.Lock()
+	already := g.closed
 	g.closed = true
 	g.mu.Unlock()
+	if already {
+		return nil
+	}
 	if c, ok := g.Transport.(raft.WithClose); ok {
 		return c.Close()
 	}
