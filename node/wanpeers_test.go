@@ -42,20 +42,27 @@ func TestRegionRestartedWholeRejoinsTheWANPool(t *testing.T) {
 		})
 	}
 
-	// Keep the old WAN address taken, so eu-1 comes back on another one: us-1, which knows only
-	// the old one, cannot be what links the two again.
-	oldWAN := eu.Node(0).GossipWANAddr()
+	// Keep the old WAN addresses taken, so eu-1's nodes come back on other ones: us-1, which
+	// knows only the old ones, cannot be what links the two again.
+	oldWAN := make([]string, eu.Len())
+	for i := range eu.Len() {
+		oldWAN[i] = eu.Node(i).GossipWANAddr()
+	}
 	for i := range eu.Len() {
 		eu.Stop(i)
 	}
-	squatter, err := net.Listen("tcp", oldWAN)
-	if err != nil {
-		t.Fatalf("take eu-1's old WAN address %s: %v", oldWAN, err)
+	for _, addr := range oldWAN {
+		squatter, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("take eu-1's old WAN address %s: %v", addr, err)
+		}
+		defer squatter.Close()
 	}
-	defer squatter.Close()
 	eu.RestartAll()
-	if got := eu.Node(0).GossipWANAddr(); got == oldWAN {
-		t.Fatalf("restarted eu-1 is on its old WAN address %s", got)
+	for i := range eu.Len() {
+		if got := eu.Node(i).GossipWANAddr(); got == oldWAN[i] {
+			t.Fatalf("restarted eu-1 node%d is on its old WAN address %s", i, got)
+		}
 	}
 	for i := range eu.Len() {
 		nodetest.WaitFor(t, gossipWait, "restarted eu-1 to see us-1 in the WAN pool again", seesUS(i))
