@@ -160,7 +160,12 @@ func TestPartitionedLeasedFollowerHoldsWritesNoLongerThanItsLease(t *testing.T) 
 // by fetching the read index, and gets leases again after the cooldown.
 func TestFollowerThatHeldUpAWriteGetsNoLeaseForAWhile(t *testing.T) {
 	const cooldown = 3 * time.Second
-	c := newTestCluster(t, func(cfg *Config) { cfg.followerLeaseCooldown = cooldown })
+	// Long leases (500 ms): the write must start waiting well within the lease the read took,
+	// however loaded the machine, for it to wait on the follower for more than a lease length.
+	c := newTestCluster(t, func(cfg *Config) {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 2*time.Second, 2*time.Second
+		cfg.followerLeaseCooldown = cooldown
+	})
 	nodes := c.bootstrap(3, false)
 	leader := c.waitLeader(nodes...)
 	slow := others(nodes, leader)[0]
