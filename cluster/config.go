@@ -60,9 +60,9 @@ type Config struct {
 	// followerLeaseMaxLag: a follower this many entries behind the leader's applied index gets
 	// no lease, so one catching up after downtime does not hold every write until it has.
 	followerLeaseMaxLag uint64
-	// followerLeaseCooldown: a follower that held a write up for longer than a lease gets no
-	// lease for this long (it fetches for every read), so a slow follower stalls one write in
-	// that time rather than every one.
+	// followerLeaseCooldown: a follower that a write has waited on for longer than a lease gets
+	// no lease for this long (it fetches for every read), so a slow follower stalls the writes
+	// of one such spell in that time rather than every write. Negative: never (tests).
 	followerLeaseCooldown time.Duration
 }
 

@@ -107,11 +107,11 @@ type leasedFollower struct {
 	// follower sent its request, so a follower clock running up to twice as slow is covered.
 	expiry    time.Time
 	confirmed uint64    // highest index the follower reported applied
-	want      uint64    // highest index a write is waiting for
-	chasing   bool      // a goroutine is asking the follower for want
+	chasing   bool      // a goroutine is asking the follower for the last of waits
 	changed   broadcast // notified when confirmed grows
 	// waits are the unconfirmed indexes writes wait for, in increasing order, each with when
-	// the first write waiting for it (or a higher one) began to: waits[0] is the oldest wait.
+	// the first write waiting for it (or a higher one) began to: waits[0] is the oldest wait,
+	// the last one the index to ask the follower for.
 	waits []pendingWait
 }
 
@@ -196,9 +196,11 @@ func (n *Node) grantFollowerLease(follower string, followerApplied uint64) uint6
 	return 0
 }
 
-// waitLeasedFollowers returns once every follower holding a lease has applied index, or its
+// waitLeasedFollowers returns once every follower holding a lease has applied index, or that
 // lease has ended. A write is acknowledged only after this, so no leased follower serves a read
-// that misses it.
+// that misses it. Only the leases held now count: index is committed, so a lease granted or
+// renewed later comes with a read index at or above it, and the follower serves nothing older
+// under it.
 func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
 	g := &n.grants
 	g.mu.Lock()
@@ -207,7 +209,11 @@ func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
 		return ErrShutdown
 	}
 	now := time.Now()
-	var pending []*leasedFollower
+	type pendingFollower struct {
+		f      *leasedFollower
+		expiry time.Time
+	}
+	var pending []pendingFollower
 	for id, f := range g.followers {
 		if !now.Before(f.expiry) {
 			if !f.chasing {
@@ -218,14 +224,13 @@ func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
 		if f.confirmed >= index {
 			continue
 		}
-		f.want = max(f.want, index)
 		f.noteWait(index, now)
 		if !f.chasing {
 			f.chasing = true
 			g.chasers.Add(1)
 			go n.chaseFollower(id, f)
 		}
-		pending = append(pending, f)
+		pending = append(pending, pendingFollower{f, f.expiry})
 	}
 	g.mu.Unlock()
 	if len(pending) == 0 {
@@ -234,23 +239,21 @@ func (n *Node) waitLeasedFollowers(ctx context.Context, index uint64) error {
 	// The follower learns that index committed with the leader's next append; without a write
 	// behind this one that would be CommitTimeout away.
 	n.nudger.request()
-	for _, f := range pending {
-		if err := g.awaitFollower(ctx, f, index); err != nil {
+	for _, p := range pending {
+		if err := g.awaitFollower(ctx, p.f, index, p.expiry); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// A follower that a write has waited on for longer than a lease length is benched: it gets no
-// lease for followerLeaseCooldown, and fetches for every read meanwhile. While it is that slow
-// the writes would wait for it, where Raft alone needs only the majority. Refusing a lease never
-// needs a wait; the lease it holds runs out as any other.
-
 // benchIfSlow benches follower f when a write has waited on it for longer than a lease length,
-// and reports whether it was not benched yet; g.mu is held.
+// and reports whether it was not benched yet; g.mu is held. A benched follower gets no lease for
+// followerLeaseCooldown and fetches for every read meanwhile: while it is that slow the writes
+// would wait for it, where Raft alone needs only the majority. Refusing a lease never needs a
+// wait; the lease it holds runs out as any other.
 func (n *Node) benchIfSlow(id string, f *leasedFollower, now time.Time) (newly bool) {
-	if f == nil || f.oldestWait(now) <= n.cfg.followerLease {
+	if f == nil || n.cfg.followerLeaseCooldown < 0 || f.oldestWait(now) <= n.cfg.followerLease {
 		return false
 	}
 	g := &n.grants
@@ -287,10 +290,12 @@ func (n *Node) logBenched(follower string) {
 		"follower", follower, "for", n.cfg.followerLeaseCooldown)
 }
 
-func (g *leaseGrants) awaitFollower(ctx context.Context, f *leasedFollower, index uint64) error {
+// awaitFollower waits until f has confirmed index or expiry, the end of the lease it held when
+// the write began to wait, has passed.
+func (g *leaseGrants) awaitFollower(ctx context.Context, f *leasedFollower, index uint64, expiry time.Time) error {
 	for {
 		g.mu.Lock()
-		expiry, changed := f.expiry, f.changed.wait()
+		changed := f.changed.wait()
 		done := f.confirmed >= index || !time.Now().Before(expiry)
 		g.mu.Unlock()
 		if done {
@@ -309,14 +314,14 @@ func (g *leaseGrants) awaitFollower(ctx context.Context, f *leasedFollower, inde
 }
 
 // chaseFollower asks follower id, one call at a time, to confirm the highest index a write waits
-// for, until it has confirmed it or its lease has ended, and benches it if it is slow.
+// for, until no write waits or its lease has ended, and benches it if it is slow.
 func (n *Node) chaseFollower(id string, f *leasedFollower) {
 	g := &n.grants
 	defer g.chasers.Done()
 	const retryPause = 5 * time.Millisecond
 	for {
 		g.mu.Lock()
-		want, expiry := f.want, f.expiry
+		expiry := f.expiry
 		now := time.Now()
 		if n.lifetime.Err() != nil {
 			f.chasing = false
@@ -324,7 +329,7 @@ func (n *Node) chaseFollower(id string, f *leasedFollower) {
 			return
 		}
 		newly := n.benchIfSlow(id, f, now)
-		if f.confirmed >= want || !now.Before(expiry) {
+		if len(f.waits) == 0 || !now.Before(expiry) {
 			f.chasing = false
 			f.waits = nil // nothing waits for it any more: the writes stopped waiting at expiry
 			g.mu.Unlock()
@@ -333,6 +338,7 @@ func (n *Node) chaseFollower(id string, f *leasedFollower) {
 			}
 			return
 		}
+		want := f.waits[len(f.waits)-1].index
 		g.mu.Unlock()
 		if newly {
 			n.logBenched(id)

@@ -199,48 +199,61 @@ func TestFollowerThatHeldUpAWriteGetsNoLeaseForAWhile(t *testing.T) {
 }
 
 // A follower that stays connected and keeps reading, but is too slow to confirm a write, must not
-// keep the write waiting by renewing its lease: its renewals are refused once the write has waited
-// on it for a lease length, and the write returns when its last lease ends.
+// keep the write waiting by renewing its lease. Two rules see to it, each enough alone: a write
+// waits only for the leases held when it began to wait (a renewal comes with a read index at or
+// above the write's), and a follower a write has waited on for a lease length is refused the
+// renewal (benched). Benching off: the write still returns. Benching on: no lease afterwards.
 func TestSlowFollowerThatKeepsRenewingDoesNotHoldWritesForever(t *testing.T) {
-	c := newTestCluster(t, nil)
-	nodes := c.bootstrap(3, false)
-	leader := c.waitLeader(nodes...)
-	slow := others(nodes, leader)[0]
-	mustApply(t, leader, "x", "1")
+	for _, benching := range []bool{false, true} {
+		t.Run("benching="+strconv.FormatBool(benching), func(t *testing.T) {
+			c := newTestCluster(t, func(cfg *Config) {
+				if !benching {
+					cfg.followerLeaseCooldown = -1
+				}
+			})
+			nodes := c.bootstrap(3, false)
+			leader := c.waitLeader(nodes...)
+			slow := others(nodes, leader)[0]
+			mustApply(t, leader, "x", "1")
 
-	reading, stop := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(reading)
-		for {
-			select {
-			case <-stop:
+			reading, stop := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(reading)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+					_ = slow.ReadBarrier(ctx) // renews the lease while it has one, or fetches
+					cancel()
+				}
+			}()
+			defer func() { close(stop); <-reading }()
+			waitFor(t, eventually, "the slow follower to hold a lease", func() bool {
+				leaderID, _ := slow.Leader()
+				_, ok, _ := slow.lease.usable(slow.raft.CurrentTerm(), leaderID, time.Now(), slow.cfg.followerLease)
+				return ok
+			})
+
+			c.setSlow(slow, true)
+			defer c.setSlow(slow, false)
+			// Under neither rule, the reads above renew the lease for ever and the write times
+			// out waiting for a confirmation that never comes.
+			mustApply(t, leader, "x", "2")
+			if !benching {
 				return
-			default:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-			_ = slow.ReadBarrier(ctx) // renews the lease while it has one, or fetches
-			cancel()
-		}
-	}()
-	defer func() { close(stop); <-reading }()
-	waitFor(t, eventually, "the slow follower to hold a lease", func() bool {
-		leaderID, _ := slow.Leader()
-		_, ok, _ := slow.lease.usable(slow.raft.CurrentTerm(), leaderID, time.Now(), slow.cfg.followerLease)
-		return ok
-	})
-
-	c.setSlow(slow, true)
-	// Without the bench on renewal, the reads above renew the lease for ever and the write times
-	// out waiting for a confirmation that never comes.
-	mustApply(t, leader, "x", "2")
-	reply, err := leader.ServeReadIndex(ctxWithTimeout(t, opTimeout), slow.id, 0)
-	if err != nil {
-		t.Fatal(err)
+			reply, err := leader.ServeReadIndex(ctxWithTimeout(t, opTimeout), slow.id, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reply.LeaseTerm != 0 {
+				t.Fatal("the follower that held a write up got a lease again at once")
+			}
+		})
 	}
-	if reply.LeaseTerm != 0 {
-		t.Fatal("the follower that held a write up got a lease again at once")
-	}
-	c.setSlow(slow, false)
 }
 
 func TestFollowersServeUnderTheNextLeaderAfterFailover(t *testing.T) {
