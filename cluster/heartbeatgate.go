@@ -22,8 +22,14 @@ type heartbeatGate struct {
 	closed bool
 }
 
+// closableTransport is a transport Raft closes on shutdown.
+type closableTransport interface {
+	raft.Transport
+	raft.WithClose
+}
+
 // gateHeartbeats wraps t, keeping its optional pre-vote support visible to Raft.
-func gateHeartbeats(t raft.Transport) raft.Transport {
+func gateHeartbeats(t raft.Transport) closableTransport {
 	g := &heartbeatGate{Transport: t}
 	if pv, ok := t.(raft.WithPreVote); ok {
 		return &preVoteHeartbeatGate{heartbeatGate: g, preVote: pv}
@@ -32,10 +38,6 @@ func gateHeartbeats(t raft.Transport) raft.Transport {
 }
 
 func (g *heartbeatGate) SetHeartbeatHandler(handle func(rpc raft.RPC)) {
-	if handle == nil {
-		g.Transport.SetHeartbeatHandler(nil)
-		return
-	}
 	g.Transport.SetHeartbeatHandler(func(rpc raft.RPC) {
 		g.mu.RLock()
 		defer g.mu.RUnlock()

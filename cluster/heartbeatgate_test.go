@@ -47,7 +47,7 @@ func TestTransportCloseWaitsForTheHeartbeatInFlight(t *testing.T) {
 	}
 
 	closed := make(chan error, 1)
-	go func() { closed <- gate.(raft.WithClose).Close() }()
+	go func() { closed <- gate.Close() }()
 	select {
 	case <-closed:
 		t.Fatal("Close returned while a heartbeat was still being handled")
@@ -80,7 +80,7 @@ func TestClosedGateRefusesHeartbeats(t *testing.T) {
 	gate := gateHeartbeats(recorder)
 	called := false
 	gate.SetHeartbeatHandler(func(rpc raft.RPC) { called = true })
-	if err := gate.(raft.WithClose).Close(); err != nil {
+	if err := gate.Close(); err != nil {
 		t.Fatal(err)
 	}
 	respCh := make(chan raft.RPCResponse, 1)

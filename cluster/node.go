@@ -26,7 +26,7 @@ type Node struct {
 	logs      raft.LogStore
 	store     *raftboltdb.BoltStore
 	tcp       *raft.NetworkTransport // nil when the caller supplied the transport
-	transport raft.Transport         // tcp or the caller's, behind a heartbeatGate
+	transport closableTransport      // tcp or the caller's, behind a heartbeatGate
 	hasState  bool
 
 	leadership *leadershipFanout
@@ -226,7 +226,7 @@ func (n *Node) Shutdown() error {
 		n.leadership.close()
 		// Raft has closed the transport already; closing it here as well keeps the store
 		// from closing under a heartbeat even if Raft did not (see heartbeatGate).
-		errs = append(errs, n.transport.(raft.WithClose).Close())
+		errs = append(errs, n.transport.Close())
 		errs = append(errs, n.store.Close())
 		if err := errors.Join(errs...); err != nil {
 			n.shutdownErr = fmt.Errorf("cluster: shutdown: %w", err)
