@@ -37,6 +37,7 @@ type Config struct {
 	// record is written to the file and syncs the log in the background at
 	// most this often: a record then survives a crash of kmsd but not a
 	// power loss (audit.Config.SyncInterval). Zero syncs before answering.
+	// kmsd passes 20 ms unless told otherwise (-audit-sync-interval).
 	AuditSyncInterval time.Duration
 
 	// RateLimits throttle each principal's KMS requests on this node; the

@@ -32,14 +32,14 @@ func TestAuditSyncIntervalFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.node.AuditSyncInterval != 0 {
-		t.Errorf("default audit sync interval %v, want 0 (sync before answering)", o.node.AuditSyncInterval)
+	if o.node.AuditSyncInterval != 20*time.Millisecond {
+		t.Errorf("default audit sync interval %v, want 20ms", o.node.AuditSyncInterval)
 	}
-	if o, err = parseFlags([]string{"-dev", "-data-dir", dir, "-audit-sync-interval", "20ms"}, io.Discard); err != nil {
+	if o, err = parseFlags([]string{"-dev", "-data-dir", dir, "-audit-sync-interval", "0"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if o.node.AuditSyncInterval != 20*time.Millisecond {
-		t.Errorf("-audit-sync-interval 20ms gave %v", o.node.AuditSyncInterval)
+	if o.node.AuditSyncInterval != 0 {
+		t.Errorf("-audit-sync-interval 0 gave %v, want 0 (sync before answering)", o.node.AuditSyncInterval)
 	}
 	var stderr strings.Builder
 	if _, err := parseFlags([]string{"-dev", "-data-dir", dir, "-audit-sync-interval", "1m"}, &stderr); err == nil || !strings.Contains(stderr.String(), "audit sync interval") {
