@@ -15,6 +15,8 @@ const usageText = `Usage:
   kmsbench [flags]                 drive an operation mix against Trent endpoints
   kmsbench baseline-server [flags] bare gRPC KMS server whose Encrypt does nothing
   kmsbench raft-baseline [flags]   raw hashicorp/raft apply rate on this machine
+  kmsbench raft-server [flags]     the same Raft nodes behind gRPC+TLS servers whose CreateKey is one
+                                   apply (followers forward to the leader); drive it with -op create-key
   kmsbench wait-cluster [flags]    wait until every endpoint reports a full region with a leader
 
 Run "kmsbench SUBCOMMAND -h" for a subcommand's flags.
@@ -221,11 +223,8 @@ func parseRaftBaselineFlags(args []string, stderr io.Writer) (*raftBaselineConfi
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.nodes < 1 {
-		return nil, errors.New("-nodes must be at least 1")
-	}
-	if cfg.size < 0 {
-		return nil, errors.New("-size must not be negative")
+	if err := checkRaftShape(cfg.nodes, cfg.size); err != nil {
+		return nil, err
 	}
 	if err := checkLoadShape(cfg.concurrency, cfg.duration, cfg.warmup, cfg.timeout); err != nil {
 		return nil, err
@@ -276,4 +275,48 @@ func splitList(s string) []string {
 		}
 	}
 	return items
+}
+
+type raftServerConfig struct {
+	nodes   int
+	size    int
+	timeout time.Duration
+	tlsDir  string
+}
+
+func parseRaftServerFlags(args []string, stderr io.Writer) (*raftServerConfig, error) {
+	var cfg raftServerConfig
+	fs := flag.NewFlagSet("kmsbench raft-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.nodes, "nodes", 3, "Raft voters, all in this process, each behind its own gRPC server")
+	fs.IntVar(&cfg.size, "size", 256, "bytes per log entry")
+	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "deadline of each Apply")
+	fs.StringVar(&cfg.tlsDir, "tls-dir", "", "node certificate `DIR` (node.crt, node.key, ca.crt; kmsctl ca issue-node) the servers present and followers forward with (required)")
+	if err := fs.Parse(args); err != nil {
+		return nil, reportedError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := checkRaftShape(cfg.nodes, cfg.size); err != nil {
+		return nil, err
+	}
+	if cfg.timeout <= 0 {
+		return nil, errors.New("-timeout must be positive")
+	}
+	if cfg.tlsDir == "" {
+		return nil, errors.New("-tls-dir is required: the servers serve mutual TLS, as Trent's nodes do")
+	}
+	return &cfg, nil
+}
+
+// checkRaftShape checks the flags both Raft baselines share.
+func checkRaftShape(nodes, size int) error {
+	if nodes < 1 {
+		return errors.New("-nodes must be at least 1")
+	}
+	if size < 0 {
+		return errors.New("-size must not be negative")
+	}
+	return nil
 }

@@ -42,6 +42,12 @@ func runArgs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return usageError(stderr, err)
 		}
 		return runRaftBaseline(ctx, cfg, stdout, stderr)
+	case "raft-server":
+		cfg, err := parseRaftServerFlags(args[1:], stderr)
+		if err != nil {
+			return usageError(stderr, err)
+		}
+		return runRaftServer(ctx, cfg, stdout, stderr)
 	case "wait-cluster":
 		cfg, err := parseWaitClusterFlags(args[1:], stderr)
 		if err != nil {

@@ -151,10 +151,10 @@ func (c *raftCluster) shutdown() {
 	}
 }
 
-func runRaftBaseline(ctx context.Context, cfg *raftBaselineConfig, stdout, stderr io.Writer) int {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "kmsbench raft-baseline: "+format+"\n", args...)
-	}
+// onRaftCluster starts n Raft voters under a temporary directory, waits for
+// a leader, runs fn, then stops them and removes the directory. logf
+// reports its own failures.
+func onRaftCluster(ctx context.Context, n int, stderr io.Writer, logf func(string, ...any), fn func(*raftCluster, *raft.Raft) int) int {
 	dir, err := os.MkdirTemp("", "kmsbench-raft-")
 	if err != nil {
 		logf("%v", err)
@@ -163,7 +163,7 @@ func runRaftBaseline(ctx context.Context, cfg *raftBaselineConfig, stdout, stder
 	defer os.RemoveAll(dir)
 
 	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: stderr})
-	cluster, err := startRaftCluster(cfg.nodes, dir, logger)
+	cluster, err := startRaftCluster(n, dir, logger)
 	if err != nil {
 		logf("%v", err)
 		return 1
@@ -176,7 +176,19 @@ func runRaftBaseline(ctx context.Context, cfg *raftBaselineConfig, stdout, stder
 		logf("%v", err)
 		return 1
 	}
+	return fn(cluster, leader)
+}
 
+func runRaftBaseline(ctx context.Context, cfg *raftBaselineConfig, stdout, stderr io.Writer) int {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "kmsbench raft-baseline: "+format+"\n", args...)
+	}
+	return onRaftCluster(ctx, cfg.nodes, stderr, logf, func(_ *raftCluster, leader *raft.Raft) int {
+		return measureRaftApply(ctx, cfg, leader, stdout, logf)
+	})
+}
+
+func measureRaftApply(ctx context.Context, cfg *raftBaselineConfig, leader *raft.Raft, stdout io.Writer, logf func(string, ...any)) int {
 	entry := make([]byte, cfg.size)
 	m := load{
 		concurrency: cfg.concurrency,

@@ -24,8 +24,24 @@ func TestMain(m *testing.M) {
 // certificate gets nothing.
 func TestBaselineServerServesMutualTLS(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	serverDir, clientDir := filepath.Join(dir, "server"), filepath.Join(dir, "client")
+	serverDir, clientDir := issueBenchCerts(t, t.TempDir())
+	addr := serveInBackground(t, 10*time.Second, "baseline-server", "-addr", "127.0.0.1:0", "-tls-dir", serverDir)
+
+	r, code, errOut := runLoadJSON(t, "-endpoints", addr, "-key-id", "baseline", "-tls-dir", clientDir)
+	if code != 0 || r.Ops == 0 || r.Errors != 0 {
+		t.Fatalf("with the client certificate: exit %d ops %d errors %d (%s): %s", code, r.Ops, r.Errors, r.FirstError, errOut)
+	}
+	r, code, _ = runLoadJSON(t, "-endpoints", addr, "-key-id", "baseline")
+	if code != 1 || r.Ops != 0 {
+		t.Fatalf("plaintext against TLS: exit %d ops %d; want every request refused", code, r.Ops)
+	}
+}
+
+// issueBenchCerts makes a CA in dir and issues from it a node certificate
+// for a baseline server (DIR/server) and a client certificate (DIR/client).
+func issueBenchCerts(t *testing.T, dir string) (serverDir, clientDir string) {
+	t.Helper()
+	serverDir, clientDir = filepath.Join(dir, "server"), filepath.Join(dir, "client")
 	if err := pki.InitCA(filepath.Join(dir, "ca"), "bench CA", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -39,34 +55,29 @@ func TestBaselineServerServesMutualTLS(t *testing.T) {
 	if err := ca.IssueClient(clientDir, pki.ClientCertRequest{Principal: "bench"}); err != nil {
 		t.Fatal(err)
 	}
+	return serverDir, clientDir
+}
 
+// serveInBackground runs a kmsbench server subcommand until the test ends,
+// and returns the endpoints its ready line names once it prints it.
+func serveInBackground(t *testing.T, readyWithin time.Duration, args ...string) string {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	var stdout, stderr testlog.Buffer
 	served := make(chan int, 1)
-	go func() {
-		served <- runArgs(ctx, []string{"baseline-server", "-addr", "127.0.0.1:0", "-tls-dir", serverDir}, &stdout, &stderr)
-	}()
-	defer func() {
+	go func() { served <- runArgs(ctx, args, &stdout, &stderr) }()
+	t.Cleanup(func() {
 		stop()
 		if code := <-served; code != 0 {
-			t.Errorf("baseline server exited %d: %s", code, stderr.String())
+			t.Errorf("kmsbench %s exited %d: %s", args[0], code, stderr.String())
 		}
-	}()
-	deadline := time.Now().Add(10 * time.Second)
+	})
+	deadline := time.Now().Add(readyWithin)
 	for !strings.HasPrefix(stdout.String(), "ready grpc=") {
 		if time.Now().After(deadline) {
-			t.Fatalf("baseline server not ready: %s", stderr.String())
+			t.Fatalf("kmsbench %s not ready: %s", args[0], stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	addr := strings.TrimSpace(strings.TrimPrefix(stdout.String(), "ready grpc="))
-
-	r, code, errOut := runLoadJSON(t, "-endpoints", addr, "-key-id", "baseline", "-tls-dir", clientDir)
-	if code != 0 || r.Ops == 0 || r.Errors != 0 {
-		t.Fatalf("with the client certificate: exit %d ops %d errors %d (%s): %s", code, r.Ops, r.Errors, r.FirstError, errOut)
-	}
-	r, code, _ = runLoadJSON(t, "-endpoints", addr, "-key-id", "baseline")
-	if code != 1 || r.Ops != 0 {
-		t.Fatalf("plaintext against TLS: exit %d ops %d; want every request refused", code, r.Ops)
-	}
+	return strings.TrimSpace(strings.TrimPrefix(stdout.String(), "ready grpc="))
 }
