@@ -13,12 +13,12 @@ import (
 	"github.com/trent-kms/trent/transport"
 )
 
-// defaultAuditSyncInterval is how often kmsd syncs its audit log by default.
-// A record is written to the log before its request is answered, so it
-// survives kmsd crashing, as Vault's file audit device's does; syncing before
-// every answer as well made the audit log most of Encrypt's cost
-// (BENCHMARKS.md, "Audit log"), so it is -audit-sync-interval 0, for those
-// who need records to survive a power loss too.
+// defaultAuditSyncInterval is how often kmsd syncs its audit log unless told
+// otherwise. Each record is written to the log before its request is
+// answered, so it survives kmsd crashing (Vault's file audit device gives the
+// same, and never syncs). Syncing before every answer as well made the audit
+// log most of Encrypt's cost (BENCHMARKS.md, "Audit log"); -audit-sync-interval
+// 0 does that, for records that must survive a power loss too.
 const defaultAuditSyncInterval = 20 * time.Millisecond
 
 type options struct {
