@@ -151,13 +151,12 @@ tls=$work/tls
 	--out "$tls/baseline-server" >/dev/null
 "$kmsctl" ca issue-client --ca "$tls/ca" --principal bench --out "$tls/client" >/dev/null
 
-# wait_ready LOG WHAT SECONDS prints the endpoints of the ready line the
-# baseline server $baseline_pid writes to LOG, or fails if it exits or takes
-# longer than SECONDS.
+# wait_ready PID LOG WHAT SECONDS prints the endpoints of the ready line the
+# server PID writes to LOG, or fails if it exits or takes longer than SECONDS.
 wait_ready() {
-	local log=$1 what=$2 deadline=$((SECONDS + $3)) addr
+	local pid=$1 log=$2 what=$3 deadline=$((SECONDS + $4)) addr
 	until addr=$(sed -n 's/^ready grpc=//p' "$log") && [[ -n $addr ]]; do
-		if ! kill -0 "$baseline_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+		if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
 			say "$what did not start:"
 			cat "$log" >&2
 			return 1
@@ -174,13 +173,13 @@ wait_ready() {
 GOGC=${GOGC:-400} "$kmsbench" baseline-server -addr 127.0.0.1:0 -tls-dir "$tls/baseline-server" \
 	>"$work/baseline-server.log" 2>&1 &
 baseline_pid=$!
-bare_addr=$(wait_ready "$work/baseline-server.log" "baseline server" 10) || exit 1
+bare_addr=$(wait_ready "$baseline_pid" "$work/baseline-server.log" "baseline server" 10) || exit 1
 # The baseline server has no CreateKey: name a key so kmsbench makes none.
 measure bare-c64 "bare gRPC+TLS Encrypt c=$concurrency" "$kmsbench" -endpoints "$bare_addr" -key-id baseline \
 	-tls-dir "$tls/client" -op encrypt -size 32 -concurrency "$concurrency"
 measure bare-c1 "bare gRPC+TLS Encrypt c=1" "$kmsbench" -endpoints "$bare_addr" -key-id baseline \
 	-tls-dir "$tls/client" -op encrypt -size 32 -concurrency 1
-kill "$baseline_pid"
+kill "$baseline_pid" 2>/dev/null || true
 wait "$baseline_pid" || true
 baseline_pid=
 
@@ -193,10 +192,13 @@ measure raft "raft apply 3 nodes 256 B c=$concurrency" "$kmsbench" raft-baseline
 # from Trent's own work on a write.
 GOGC=${GOGC:-400} "$kmsbench" raft-server -nodes 3 -size 256 -tls-dir "$tls/baseline-server" >"$work/raft-server.log" 2>&1 &
 baseline_pid=$!
-raft_endpoints=$(wait_ready "$work/raft-server.log" "raft server" 30) || exit 1
-measure raft-grpc "raft apply behind gRPC+TLS, 3 nodes c=$concurrency" "$kmsbench" -endpoints "$raft_endpoints" \
-	-tls-dir "$tls/client" -op create-key -concurrency "$concurrency"
-kill "$baseline_pid"
+if raft_endpoints=$(wait_ready "$baseline_pid" "$work/raft-server.log" "raft server" 30); then
+	measure raft-grpc "raft apply behind gRPC+TLS, 3 nodes c=$concurrency" "$kmsbench" -endpoints "$raft_endpoints" \
+		-tls-dir "$tls/client" -op create-key -concurrency "$concurrency"
+else
+	failed=1
+fi
+kill "$baseline_pid" 2>/dev/null || true
 wait "$baseline_pid" || true
 baseline_pid=
 
@@ -227,9 +229,10 @@ else
 	fi
 	scripts/dev-cluster.sh down "$cluster_dir" >/dev/null || true
 
-	# The audit mode that syncs each record before its answer (kmsd
-	# -audit-sync-interval 0; records survive a power loss too), on a fresh
-	# cluster: not the default, so not scored.
+	# Another audit sync setting (BENCH_AUDIT_SYNC_INTERVAL), on a fresh
+	# cluster: by default 0, which syncs each record before its answer so
+	# that records survive a power loss too. Not kmsd's default, so not
+	# scored.
 	cluster_dir=$work/cluster-audit-interval
 	say "starting a 3-node region with -audit-sync-interval $audit_interval"
 	if endpoints=$(KMSD_FLAGS="${KMSD_FLAGS:-} -audit-sync-interval $audit_interval" KMSD=$kmsd KMSCTL=$kmsctl \

@@ -73,7 +73,7 @@ func startRaftCluster(n int, dir string, logger hclog.Logger) (*raftCluster, err
 		}
 		c.nodes = append(c.nodes, node)
 		servers = append(servers, raft.Server{
-			ID:      raft.ServerID(fmt.Sprintf("node%d", i+1)),
+			ID:      raftNodeID(i),
 			Address: node.transport.LocalAddr(),
 		})
 	}
@@ -112,7 +112,7 @@ func startRaftNode(i int, dir string, logger hclog.Logger) (*raftNode, error) {
 		return nil, err
 	}
 	conf := raft.DefaultConfig()
-	conf.LocalID = raft.ServerID(fmt.Sprintf("node%d", i+1))
+	conf.LocalID = raftNodeID(i)
 	conf.BatchApplyCh = true
 	conf.Logger = logger.Named(string(conf.LocalID))
 	node.raft, err = raft.NewRaft(conf, node.fsm, logs, node.store, snapshots, node.transport)
@@ -151,9 +151,12 @@ func (c *raftCluster) shutdown() {
 	}
 }
 
+// raftNodeID names the i-th node (from 0) of a baseline cluster.
+func raftNodeID(i int) raft.ServerID { return raft.ServerID(fmt.Sprintf("node%d", i+1)) }
+
 // onRaftCluster starts n Raft voters under a temporary directory, waits for
-// a leader, runs fn, then stops them and removes the directory. logf
-// reports its own failures.
+// a leader, runs fn, then stops them and removes the directory. It reports
+// its own failures through logf.
 func onRaftCluster(ctx context.Context, n int, stderr io.Writer, logf func(string, ...any), fn func(*raftCluster, *raft.Raft) int) int {
 	dir, err := os.MkdirTemp("", "kmsbench-raft-")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/trent-kms/trent/transport/kmspb"
@@ -24,12 +25,18 @@ import (
 // Trent's own work (HSM, state machine, audit, authorization).
 type raftKMS struct {
 	kmspb.UnimplementedKMSServer
+	id       raft.ServerID
 	node     *raftNode
 	entry    []byte
 	timeout  time.Duration
-	peers    map[raft.ServerID]kmspb.KMSClient // filled before the first call
+	peers    map[raft.ServerID]kmspb.KMSClient // complete before any server serves
 	response *kmspb.CreateKeyResponse
 }
+
+// forwardedKey marks a call one node forwarded to another: its receiver
+// applies it or refuses it, and never forwards it again, as Trent's
+// Internal.Apply does.
+const forwardedKey = "kmsbench-forwarded"
 
 func (s *raftKMS) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*kmspb.CreateKeyResponse, error) {
 	if s.node.raft.State() == raft.Leader {
@@ -38,22 +45,28 @@ func (s *raftKMS) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*
 		}
 		return s.response, nil
 	}
+	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedKey)) > 0 {
+		return nil, status.Error(codes.Unavailable, "forwarded to a node that no longer leads")
+	}
 	_, leaderID := s.node.raft.LeaderWithID()
 	leader := s.peers[leaderID]
-	if leader == nil {
+	if leader == nil || leaderID == s.id {
 		return nil, status.Error(codes.Unavailable, "no leader known")
 	}
-	return leader.CreateKey(ctx, req)
+	return leader.CreateKey(metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), req)
 }
 
 // raftServer is the gRPC servers in front of a raft-baseline cluster.
 type raftServer struct {
+	listeners []net.Listener
 	servers   []*grpc.Server
 	conns     []*grpc.ClientConn
 	endpoints []string
 }
 
 // startRaftServer puts a gRPC server in front of each of cluster's nodes.
+// Every listener and forwarding connection exists before the first server
+// serves, so the servers share a peer map nobody writes any more.
 func startRaftServer(cfg *raftServerConfig, cluster *raftCluster) (_ *raftServer, err error) {
 	s := &raftServer{}
 	defer func() {
@@ -71,19 +84,12 @@ func startRaftServer(cfg *raftServerConfig, cluster *raftCluster) (_ *raftServer
 		return nil, err
 	}
 	peers := map[raft.ServerID]kmspb.KMSClient{}
-	entry := make([]byte, cfg.size)
-	for i, node := range cluster.nodes {
+	for i := range cluster.nodes {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
-		srv := grpc.NewServer(creds)
-		kmspb.RegisterKMSServer(srv, &raftKMS{
-			node: node, entry: entry, timeout: cfg.timeout, peers: peers,
-			response: &kmspb.CreateKeyResponse{KeyMetadata: &kmspb.KeyMetadata{KeyId: "00000000-0000-0000-0000-000000000000"}},
-		})
-		go func() { _ = srv.Serve(lis) }()
-		s.servers = append(s.servers, srv)
+		s.listeners = append(s.listeners, lis)
 		addr := lis.Addr().String()
 		s.endpoints = append(s.endpoints, addr)
 		host, _, _ := net.SplitHostPort(addr)
@@ -92,7 +98,17 @@ func startRaftServer(cfg *raftServerConfig, cluster *raftCluster) (_ *raftServer
 			return nil, err
 		}
 		s.conns = append(s.conns, conn)
-		peers[raft.ServerID(fmt.Sprintf("node%d", i+1))] = kmspb.NewKMSClient(conn)
+		peers[raftNodeID(i)] = kmspb.NewKMSClient(conn)
+	}
+	entry := make([]byte, cfg.size)
+	for i, node := range cluster.nodes {
+		srv := grpc.NewServer(creds)
+		kmspb.RegisterKMSServer(srv, &raftKMS{
+			id: raftNodeID(i), node: node, entry: entry, timeout: cfg.timeout, peers: peers,
+			response: &kmspb.CreateKeyResponse{KeyMetadata: &kmspb.KeyMetadata{KeyId: "00000000-0000-0000-0000-000000000000"}},
+		})
+		s.servers = append(s.servers, srv)
+		go func() { _ = srv.Serve(s.listeners[i]) }()
 	}
 	return s, nil
 }
@@ -100,6 +116,9 @@ func startRaftServer(cfg *raftServerConfig, cluster *raftCluster) (_ *raftServer
 func (s *raftServer) stop() {
 	for _, srv := range s.servers {
 		stopGracefully(srv, 5*time.Second)
+	}
+	for _, lis := range s.listeners[len(s.servers):] { // never served
+		_ = lis.Close()
 	}
 	for _, c := range s.conns {
 		_ = c.Close()

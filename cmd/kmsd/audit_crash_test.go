@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,7 @@ func TestAnsweredRequestsAreAuditedAfterKmsdIsKilled(t *testing.T) {
 	}
 	t.Cleanup(kill)
 
+	readyLine := regexp.MustCompile(`ready grpc=(\S+)`)
 	var ready []string
 	nodetest.WaitFor(t, 30*time.Second, "kmsd's ready line", func() bool {
 		select {
@@ -62,7 +64,7 @@ func TestAnsweredRequestsAreAuditedAfterKmsdIsKilled(t *testing.T) {
 			t.Fatalf("kmsd exited before it was ready (%v): %s", err, stderr.String())
 		default:
 		}
-		ready = regexp.MustCompile(`ready grpc=(\S+)`).FindStringSubmatch(stdout.String())
+		ready = readyLine.FindStringSubmatch(stdout.String())
 		return ready != nil
 	})
 	conn, err := nodetest.DialTLS(ready[1], filepath.Join(dataDir, pki.DevTLSDir, pki.DevAdminDir))
@@ -108,6 +110,9 @@ func TestAnsweredRequestsAreAuditedAfterKmsdIsKilled(t *testing.T) {
 	})
 	kill() // with requests in flight
 	wg.Wait()
+	if strings.Contains(stderr.String(), "DATA RACE") {
+		t.Errorf("kmsd reported a data race:\n%s", stderr.String())
+	}
 
 	// Opening the log drops the tail of a write the kill cut short; no
 	// answered request's record can be in it.

@@ -16,9 +16,9 @@ import (
 // defaultAuditSyncInterval is how often kmsd syncs its audit log unless told
 // otherwise. Each record is written to the log before its request is
 // answered, so it survives kmsd crashing (Vault's file audit device gives the
-// same, and never syncs). Syncing before every answer as well made the audit
-// log most of Encrypt's cost (BENCHMARKS.md, "Audit log"); -audit-sync-interval
-// 0 does that, for records that must survive a power loss too.
+// same, and never syncs). Syncing before every answer as well cost Encrypt
+// about 40% of its rate (BENCHMARKS.md); -audit-sync-interval 0 does that,
+// for records that must survive a power loss too.
 const defaultAuditSyncInterval = 20 * time.Millisecond
 
 type options struct {
@@ -43,7 +43,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&c.Join, "join", "", "gRPC address of any member of the region to join (ignored once the data dir has state)")
 	fs.StringVar(&c.JoinSecretFile, "join-secret-file", "", "file with the region's join secret (bootstrap creates it if missing; default DATA_DIR/join-secret)")
 	fs.StringVar(&c.AuditLogPath, "audit-log", "", "`PATH` of the audit log: one hash-chained record per client request (default DATA_DIR/audit.log; check it with kmsctl audit verify)")
-	fs.DurationVar(&c.AuditSyncInterval, "audit-sync-interval", defaultAuditSyncInterval, "answer a request once its audit record is written to the log, and sync the log to disk in the background at most this often (`DURATION`, up to 10s): the record survives a crash of kmsd, but a power loss or kernel crash may lose the last interval's records. 0: answer only once the record is synced (fdatasync, group commit), at a cost in speed")
+	fs.DurationVar(&c.AuditSyncInterval, "audit-sync-interval", defaultAuditSyncInterval, "answer a request once its audit record is written to the log, and sync the log to disk in the background at most this often (`DURATION`, up to 10s): the record survives a crash of kmsd, but a power loss or kernel crash may lose the records written since the last completed sync (the last interval's, and those of a sync in flight). 0: answer only once the record is synced (fdatasync, group commit), at a cost in speed")
 	fs.StringVar(&c.HSM, "hsm", node.HSMSoft, "HSM backend: soft (built-in software HSM) or pkcs11")
 	fs.StringVar(&c.UnsealSecretFile, "unseal-secret-file", "", "unseal secret of the software HSM (default DATA_DIR/unseal-secret, created on first start)")
 	fs.StringVar(&c.PKCS11Library, "pkcs11-lib", "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module path")
