@@ -76,6 +76,7 @@ func TestClosedGateRefusesHeartbeats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer server.Close() // the recorder hides its Close from the gate
 	recorder := &heartbeatRecorder{Transport: server}
 	gate := gateHeartbeats(recorder)
 	called := false

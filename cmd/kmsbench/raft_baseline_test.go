@@ -32,8 +32,14 @@ func TestRaftBaselineThreeNodes(t *testing.T) {
 	if r.Ops == 0 || r.Rate <= 0 || r.Errors != 0 {
 		t.Errorf("ops %d rate %v errors %d (%s)", r.Ops, r.Rate, r.Errors, r.FirstError)
 	}
-	left, _ := filepath.Glob(filepath.Join(tmp, "kmsbench-raft-*"))
-	if len(left) != 0 {
+	expectRaftDirsRemoved(t, tmp)
+}
+
+// expectRaftDirsRemoved fails t if a Raft baseline left its temporary
+// directory in tmp, the TMPDIR it ran with.
+func expectRaftDirsRemoved(t *testing.T, tmp string) {
+	t.Helper()
+	if left, _ := filepath.Glob(filepath.Join(tmp, "kmsbench-raft-*")); len(left) != 0 {
 		t.Errorf("left behind %v", left)
 	}
 }

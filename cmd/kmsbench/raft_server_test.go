@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +20,8 @@ import (
 // call is never forwarded again.
 func TestRaftServerAppliesCreateKeyThroughEveryNode(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("TMPDIR", dir) // to check that the server cleans up after itself
-	t.Cleanup(func() {      // runs after the server has stopped
-		if left, _ := filepath.Glob(filepath.Join(dir, "kmsbench-raft-*")); len(left) != 0 {
-			t.Errorf("left behind %v", left)
-		}
-	})
+	t.Setenv("TMPDIR", dir)                             // to check that the server cleans up after itself
+	t.Cleanup(func() { expectRaftDirsRemoved(t, dir) }) // runs after the server has stopped
 	serverDir, clientDir := issueBenchCerts(t, dir)
 	endpoints := serveInBackground(t, 30*time.Second, "raft-server", "-nodes", "3", "-tls-dir", serverDir)
 	if n := len(strings.Split(endpoints, ",")); n != 3 {

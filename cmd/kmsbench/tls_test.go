@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/testlog"
+	"github.com/trent-kms/trent/node/nodetest"
 	"github.com/trent-kms/trent/transport/pki"
 )
 
@@ -72,12 +73,14 @@ func serveInBackground(t *testing.T, readyWithin time.Duration, args ...string) 
 			t.Errorf("kmsbench %s exited %d: %s", args[0], code, stderr.String())
 		}
 	})
-	deadline := time.Now().Add(readyWithin)
-	for !strings.HasPrefix(stdout.String(), "ready grpc=") {
-		if time.Now().After(deadline) {
-			t.Fatalf("kmsbench %s not ready: %s", args[0], stderr.String())
+	nodetest.WaitFor(t, readyWithin, "kmsbench "+args[0]+"'s ready line", func() bool {
+		select {
+		case code := <-served:
+			served <- code // for the cleanup
+			t.Fatalf("kmsbench %s exited %d before it was ready: %s", args[0], code, stderr.String())
+		default:
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return strings.HasPrefix(stdout.String(), "ready grpc=")
+	})
 	return strings.TrimSpace(strings.TrimPrefix(stdout.String(), "ready grpc="))
 }
