@@ -14,9 +14,11 @@ import (
 const usageText = `Usage:
   kmsbench [flags]                 drive an operation mix against Trent endpoints
   kmsbench baseline-server [flags] bare gRPC KMS server whose Encrypt does nothing
-  kmsbench raft-baseline [flags]   raw hashicorp/raft apply rate on this machine
-  kmsbench raft-server [flags]     the same Raft nodes behind gRPC+TLS servers whose CreateKey is one
-                                   apply (followers forward to the leader); drive it with -op create-key
+  kmsbench raft-baseline [flags]   raw hashicorp/raft apply rate on this machine, nodes in one process
+  kmsbench raft-server [flags]     Raft nodes, one process each (Raft over mutual TLS), behind gRPC+TLS
+                                   servers whose CreateKey is one apply (followers forward to the
+                                   leader); drive it with -op create-key
+  kmsbench raft-node [flags]       one node of raft-server, which starts it
   kmsbench wait-cluster [flags]    wait until every endpoint reports a full region with a leader
 
 Run "kmsbench SUBCOMMAND -h" for a subcommand's flags.
@@ -288,7 +290,7 @@ func parseRaftServerFlags(args []string, stderr io.Writer) (*raftServerConfig, e
 	var cfg raftServerConfig
 	fs := flag.NewFlagSet("kmsbench raft-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&cfg.nodes, "nodes", 3, "Raft voters, all in this process, each behind its own gRPC server")
+	fs.IntVar(&cfg.nodes, "nodes", 3, "Raft voters, each a process of its own behind its own gRPC server")
 	fs.IntVar(&cfg.size, "size", 256, "bytes per log entry")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "deadline of each Apply")
 	fs.StringVar(&cfg.tlsDir, "tls-dir", "", "node certificate `DIR` (node.crt, node.key, ca.crt; kmsctl ca issue-node) the servers present and followers forward with (required)")
@@ -306,6 +308,48 @@ func parseRaftServerFlags(args []string, stderr io.Writer) (*raftServerConfig, e
 	}
 	if cfg.tlsDir == "" {
 		return nil, errors.New("-tls-dir is required: the servers serve mutual TLS, as Trent's nodes do")
+	}
+	return &cfg, nil
+}
+
+// raftNodeConfig is one raft-node process, which raft-server starts.
+type raftNodeConfig struct {
+	index   int // from 0
+	nodes   int
+	dir     string
+	size    int
+	timeout time.Duration
+	tlsDir  string
+}
+
+func parseRaftNodeFlags(args []string, stderr io.Writer) (*raftNodeConfig, error) {
+	var cfg raftNodeConfig
+	fs := flag.NewFlagSet("kmsbench raft-node (started by raft-server)", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.index, "index", 0, "this node's position among -nodes, from 0")
+	fs.IntVar(&cfg.nodes, "nodes", 3, "Raft voters in the cluster")
+	fs.StringVar(&cfg.dir, "dir", "", "`DIR` of this node's Raft log and snapshots (required)")
+	fs.IntVar(&cfg.size, "size", 256, "bytes per log entry")
+	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "deadline of each Apply")
+	fs.StringVar(&cfg.tlsDir, "tls-dir", "", "node certificate `DIR` (required)")
+	if err := fs.Parse(args); err != nil {
+		return nil, reportedError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := checkRaftShape(cfg.nodes, cfg.size); err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.index < 0 || cfg.index >= cfg.nodes:
+		return nil, fmt.Errorf("-index %d: must be from 0 to -nodes minus 1", cfg.index)
+	case cfg.dir == "":
+		return nil, errors.New("-dir is required")
+	case cfg.tlsDir == "":
+		return nil, errors.New("-tls-dir is required")
+	case cfg.timeout <= 0:
+		return nil, errors.New("-timeout must be positive")
 	}
 	return &cfg, nil
 }

@@ -48,6 +48,12 @@ func runArgs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return usageError(stderr, err)
 		}
 		return runRaftServer(ctx, cfg, stdout, stderr)
+	case "raft-node":
+		cfg, err := parseRaftNodeFlags(args[1:], stderr)
+		if err != nil {
+			return usageError(stderr, err)
+		}
+		return runRaftNode(ctx, cfg, os.Stdin, stdout, stderr)
 	case "wait-cluster":
 		cfg, err := parseWaitClusterFlags(args[1:], stderr)
 		if err != nil {

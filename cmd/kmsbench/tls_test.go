@@ -13,9 +13,16 @@ import (
 	"github.com/trent-kms/trent/transport/pki"
 )
 
+// childEnv makes the test binary run kmsbench itself, so that raft-server
+// can start its raft-node processes from a test.
+const childEnv = "TRENT_KMSBENCH_TEST_CHILD"
+
 // TestMain keeps a TRENT_TLS_DIR from the developer's shell away from tests
 // that talk plaintext to fake servers.
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runArgs(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	os.Unsetenv(tlsDirEnv)
 	os.Exit(m.Run())
 }
