@@ -197,8 +197,8 @@ measure raft "raft apply 3 nodes in one process 256 B c=$concurrency" "$kmsbench
 # called directly on the leader) is printed beside it, without a target.
 GOGC=${GOGC:-400} "$kmsbench" raft-server -nodes 3 -size 256 -tls-dir "$tls/baseline-server" >"$work/raft-server.log" 2>&1 &
 baseline_pid=$!
-if raft_endpoints=$(wait_ready "$baseline_pid" "$work/raft-server.log" "raft server" 30); then
-	measure raft-grpc "raft apply behind gRPC+TLS, 3 processes c=$concurrency" "$kmsbench" -endpoints "$raft_endpoints" \
+if raft_endpoints=$(wait_ready "$baseline_pid" "$work/raft-server.log" "raft server" 45); then
+	measure raft-grpc "raft apply behind gRPC+TLS, 3 processes 256 B c=$concurrency" "$kmsbench" -endpoints "$raft_endpoints" \
 		-tls-dir "$tls/client" -op create-key -concurrency "$concurrency"
 else
 	failed=1

@@ -303,6 +303,9 @@ func parseRaftServerFlags(args []string, stderr io.Writer) (*raftServerConfig, e
 	if err := checkRaftShape(cfg.nodes, cfg.size); err != nil {
 		return nil, err
 	}
+	if cfg.nodes > maxRaftServerNodes {
+		return nil, fmt.Errorf("-nodes must be at most %d: each node is a process", maxRaftServerNodes)
+	}
 	if cfg.timeout <= 0 {
 		return nil, errors.New("-timeout must be positive")
 	}
@@ -311,6 +314,9 @@ func parseRaftServerFlags(args []string, stderr io.Writer) (*raftServerConfig, e
 	}
 	return &cfg, nil
 }
+
+// maxRaftServerNodes caps raft-server's -nodes.
+const maxRaftServerNodes = 15
 
 // raftNodeConfig is one raft-node process, which raft-server starts.
 type raftNodeConfig struct {
@@ -354,7 +360,7 @@ func parseRaftNodeFlags(args []string, stderr io.Writer) (*raftNodeConfig, error
 	return &cfg, nil
 }
 
-// checkRaftShape checks the flags both Raft baselines share.
+// checkRaftShape checks the flags the Raft baselines share.
 func checkRaftShape(nodes, size int) error {
 	if nodes < 1 {
 		return errors.New("-nodes must be at least 1")

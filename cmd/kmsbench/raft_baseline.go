@@ -64,21 +64,23 @@ const logCacheSize = 512
 
 func startRaftCluster(n int, dir string, logger hclog.Logger) (*raftCluster, error) {
 	c := &raftCluster{}
-	var servers []raft.Server
+	var addrs []raft.ServerAddress
 	for i := range n {
-		node, err := startRaftNode(i, filepath.Join(dir, fmt.Sprintf("node%d", i+1)), logger)
+		transport, err := raft.NewTCPTransportWithLogger("127.0.0.1:0", nil, 3, 10*time.Second, logger)
+		if err != nil {
+			c.shutdown()
+			return nil, err
+		}
+		node, err := openRaftNode(i, filepath.Join(dir, fmt.Sprintf("node%d", i+1)), transport, logger)
 		if err != nil {
 			c.shutdown()
 			return nil, err
 		}
 		c.nodes = append(c.nodes, node)
-		servers = append(servers, raft.Server{
-			ID:      raftNodeID(i),
-			Address: node.transport.LocalAddr(),
-		})
+		addrs = append(addrs, transport.LocalAddr())
 	}
 	for i, node := range c.nodes {
-		if err := node.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+		if err := node.raft.BootstrapCluster(bootstrapConfiguration(addrs)).Error(); err != nil {
 			c.shutdown()
 			return nil, fmt.Errorf("bootstrapping node%d: %w", i+1, err)
 		}
@@ -86,42 +88,58 @@ func startRaftCluster(n int, dir string, logger hclog.Logger) (*raftCluster, err
 	return c, nil
 }
 
-func startRaftNode(i int, dir string, logger hclog.Logger) (*raftNode, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// openRaftNode opens voter i as both Raft baselines run it: a bolt log in dir
+// behind a log cache, file snapshots, BatchApplyCh, the counting FSM, over
+// transport (closed on failure). It has no configuration until bootstrapped.
+func openRaftNode(i int, dir string, transport *raft.NetworkTransport, logger hclog.Logger) (*raftNode, error) {
+	node := &raftNode{fsm: &countingFSM{}, transport: transport}
+	fail := func(err error) (*raftNode, error) {
+		node.close()
 		return nil, err
 	}
-	node := &raftNode{fsm: &countingFSM{}}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fail(err)
+	}
 	var err error
-	node.store, err = raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
-	if err != nil {
-		return nil, err
+	if node.store, err = raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db")); err != nil {
+		return fail(err)
 	}
 	logs, err := raft.NewLogCache(logCacheSize, node.store)
 	if err != nil {
-		node.store.Close()
-		return nil, err
+		return fail(err)
 	}
 	snapshots, err := raft.NewFileSnapshotStoreWithLogger(dir, 1, logger)
 	if err != nil {
-		node.store.Close()
-		return nil, err
-	}
-	node.transport, err = raft.NewTCPTransportWithLogger("127.0.0.1:0", nil, 3, 10*time.Second, logger)
-	if err != nil {
-		node.store.Close()
-		return nil, err
+		return fail(err)
 	}
 	conf := raft.DefaultConfig()
 	conf.LocalID = raftNodeID(i)
 	conf.BatchApplyCh = true
 	conf.Logger = logger.Named(string(conf.LocalID))
-	node.raft, err = raft.NewRaft(conf, node.fsm, logs, node.store, snapshots, node.transport)
-	if err != nil {
-		node.transport.Close()
-		node.store.Close()
-		return nil, err
+	if node.raft, err = raft.NewRaft(conf, node.fsm, logs, node.store, snapshots, node.transport); err != nil {
+		return fail(err)
 	}
 	return node, nil
+}
+
+// bootstrapConfiguration has voter i at addrs[i].
+func bootstrapConfiguration(addrs []raft.ServerAddress) raft.Configuration {
+	var c raft.Configuration
+	for i, addr := range addrs {
+		c.Servers = append(c.Servers, raft.Server{ID: raftNodeID(i), Address: addr})
+	}
+	return c
+}
+
+// close shuts down what open opened, in reverse order.
+func (n *raftNode) close() {
+	if n.raft != nil {
+		_ = n.raft.Shutdown().Error()
+	}
+	_ = n.transport.Close()
+	if n.store != nil {
+		_ = n.store.Close()
+	}
 }
 
 func (c *raftCluster) waitLeader(ctx context.Context) (*raft.Raft, error) {
@@ -143,21 +161,19 @@ func (c *raftCluster) waitLeader(ctx context.Context) (*raft.Raft, error) {
 
 func (c *raftCluster) shutdown() {
 	for _, n := range c.nodes {
-		if n.raft != nil {
-			n.raft.Shutdown().Error()
-		}
-		n.transport.Close()
-		n.store.Close()
+		n.close()
 	}
 }
 
 // raftNodeID names the i-th node (from 0) of a baseline cluster.
 func raftNodeID(i int) raft.ServerID { return raft.ServerID(fmt.Sprintf("node%d", i+1)) }
 
-// onRaftCluster starts n Raft voters under a temporary directory, waits for
-// a leader, runs fn, then stops them and removes the directory. It reports
-// its own failures through logf.
-func onRaftCluster(ctx context.Context, n int, stderr io.Writer, logf func(string, ...any), fn func(*raftCluster, *raft.Raft) int) int {
+// runRaftBaseline starts the voters under a temporary directory, waits for
+// a leader, measures, then stops them and removes the directory.
+func runRaftBaseline(ctx context.Context, cfg *raftBaselineConfig, stdout, stderr io.Writer) int {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "kmsbench raft-baseline: "+format+"\n", args...)
+	}
 	dir, err := os.MkdirTemp("", "kmsbench-raft-")
 	if err != nil {
 		logf("%v", err)
@@ -166,7 +182,7 @@ func onRaftCluster(ctx context.Context, n int, stderr io.Writer, logf func(strin
 	defer os.RemoveAll(dir)
 
 	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: stderr})
-	cluster, err := startRaftCluster(n, dir, logger)
+	cluster, err := startRaftCluster(cfg.nodes, dir, logger)
 	if err != nil {
 		logf("%v", err)
 		return 1
@@ -179,16 +195,7 @@ func onRaftCluster(ctx context.Context, n int, stderr io.Writer, logf func(strin
 		logf("%v", err)
 		return 1
 	}
-	return fn(cluster, leader)
-}
-
-func runRaftBaseline(ctx context.Context, cfg *raftBaselineConfig, stdout, stderr io.Writer) int {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "kmsbench raft-baseline: "+format+"\n", args...)
-	}
-	return onRaftCluster(ctx, cfg.nodes, stderr, logf, func(_ *raftCluster, leader *raft.Raft) int {
-		return measureRaftApply(ctx, cfg, leader, stdout, logf)
-	})
+	return measureRaftApply(ctx, cfg, leader, stdout, logf)
 }
 
 func measureRaftApply(ctx context.Context, cfg *raftBaselineConfig, leader *raft.Raft, stdout io.Writer, logf func(string, ...any)) int {

@@ -7,16 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/trent-kms/trent/cluster"
 	"github.com/trent-kms/trent/transport/kmspb"
@@ -25,12 +25,14 @@ import (
 
 // The lines a raft-node process and its raft-server parent exchange, one
 // per line: the child announces its addresses, the parent answers with
-// every node's, the child reports when it serves and when it leads.
+// every node's, the child says when it serves and whenever it starts or
+// stops leading.
 const (
 	nodeListening = "listening" // child: listening RAFT_ADDR GRPC_ADDR
 	nodePeers     = "peers"     // parent: peers RAFT_ADDR,GRPC_ADDR ... in node order
 	nodeServing   = "serving"
 	nodeLeading   = "leading"
+	nodeFollowing = "following"
 )
 
 // runRaftNode is one node of raft-server in a process of its own, as each
@@ -38,8 +40,9 @@ const (
 // server whose CreateKey is one apply. It talks to its parent over stdin and
 // stdout and stops when stdin closes or ctx ends.
 func runRaftNode(ctx context.Context, cfg *raftNodeConfig, stdin io.Reader, stdout, stderr io.Writer) int {
+	name := string(raftNodeID(cfg.index))
 	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "kmsbench raft-node %d: "+format+"\n", append([]any{cfg.index + 1}, args...)...)
+		fmt.Fprintf(stderr, "kmsbench raft-node %s: "+format+"\n", append([]any{name}, args...)...)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -56,7 +59,7 @@ func runRaftNode(ctx context.Context, cfg *raftNodeConfig, stdin io.Reader, stdo
 		}
 	}()
 
-	node, err := openRaftNodeProcess(cfg)
+	node, err := openRaftNodeProcess(cfg, stderr)
 	if err != nil {
 		logf("%v", err)
 		return 1
@@ -74,7 +77,7 @@ func runRaftNode(ctx context.Context, cfg *raftNodeConfig, stdin io.Reader, stdo
 	case <-ctx.Done():
 		return 0
 	}
-	if err := node.start(cfg, peers); err != nil {
+	if err := node.serve(cfg, peers); err != nil {
 		logf("%v", err)
 		return 1
 	}
@@ -86,6 +89,8 @@ func runRaftNode(ctx context.Context, cfg *raftNodeConfig, stdin io.Reader, stdo
 		case leading := <-node.raft.LeaderCh():
 			if leading {
 				fmt.Fprintln(stdout, nodeLeading)
+			} else {
+				fmt.Fprintln(stdout, nodeFollowing)
 			}
 		}
 	}
@@ -106,6 +111,11 @@ func parsePeers(line string, nodes int) ([]raftPeer, error) {
 		if !ok {
 			return nil, fmt.Errorf("peer %q is not RAFT_ADDR,GRPC_ADDR", f)
 		}
+		for _, addr := range []string{raftAddr, grpcAddr} {
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return nil, fmt.Errorf("peer %q: %w", f, err)
+			}
+		}
 		peers = append(peers, raftPeer{raftAddr, grpcAddr})
 	}
 	return peers, nil
@@ -113,32 +123,20 @@ func parsePeers(line string, nodes int) ([]raftPeer, error) {
 
 // raftNodeProcess is what one raft-node process runs.
 type raftNodeProcess struct {
+	*raftNode
 	index        int
 	tls          *pki.Reloader
-	store        *raftboltdb.BoltStore
-	transport    *raft.NetworkTransport
 	grpcListener net.Listener
-	raft         *raft.Raft
 	server       *grpc.Server
 	conns        []*grpc.ClientConn
 }
 
-// openRaftNodeProcess opens the node's log store and both listeners; start
-// does the rest once the peers are known.
-func openRaftNodeProcess(cfg *raftNodeConfig) (_ *raftNodeProcess, err error) {
-	n := &raftNodeProcess{index: cfg.index}
-	defer func() {
-		if err != nil {
-			n.close()
-		}
-	}()
-	if n.tls, err = loadCertificate(cfg.tlsDir, pki.NodeCertFile, pki.NodeKeyFile); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
-		return nil, err
-	}
-	if n.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.dir, "raft.db")); err != nil {
+// openRaftNodeProcess opens both listeners and the Raft node, which waits
+// for serve to bootstrap it.
+func openRaftNodeProcess(cfg *raftNodeConfig, stderr io.Writer) (*raftNodeProcess, error) {
+	id := raftNodeID(cfg.index)
+	tls, err := loadCertificate(cfg.tlsDir, pki.NodeCertFile, pki.NodeKeyFile)
+	if err != nil {
 		return nil, err
 	}
 	raftListener, err := net.Listen("tcp", "127.0.0.1:0")
@@ -146,37 +144,30 @@ func openRaftNodeProcess(cfg *raftNodeConfig) (_ *raftNodeProcess, err error) {
 		return nil, err
 	}
 	// Trent's own Raft transport: mutual TLS between node certificates of
-	// one region (the certificate's).
-	stream := pki.NewStreamLayer(raftListener, n.tls, n.tls.Identity().Region, nil)
-	n.transport = cluster.NewStreamTransport(stream, slog.New(slog.DiscardHandler))
+	// one region (the certificate's). Refused peers are logged.
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", string(id))
+	stream := pki.NewStreamLayer(raftListener, tls, tls.Identity().Region, logger)
+	transport := cluster.NewStreamTransport(stream, logger)
+	raftLogger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: stderr})
+	node, err := openRaftNode(cfg.index, cfg.dir, transport, raftLogger)
+	if err != nil {
+		return nil, err
+	}
+	n := &raftNodeProcess{raftNode: node, index: cfg.index, tls: tls}
 	if n.grpcListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		n.close()
 		return nil, err
 	}
 	return n, nil
 }
 
-func (n *raftNodeProcess) start(cfg *raftNodeConfig, peers []raftPeer) error {
-	logs, err := raft.NewLogCache(logCacheSize, n.store)
-	if err != nil {
-		return err
-	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: os.Stderr})
-	snapshots, err := raft.NewFileSnapshotStoreWithLogger(cfg.dir, 1, logger)
-	if err != nil {
-		return err
-	}
-	conf := raft.DefaultConfig()
-	conf.LocalID = raftNodeID(n.index)
-	conf.BatchApplyCh = true
-	conf.Logger = logger
-	if n.raft, err = raft.NewRaft(conf, &countingFSM{}, logs, n.store, snapshots, n.transport); err != nil {
-		return err
-	}
-	var servers []raft.Server
+// serve bootstraps the node with its peers and serves gRPC.
+func (n *raftNodeProcess) serve(cfg *raftNodeConfig, peers []raftPeer) error {
+	var addrs []raft.ServerAddress
 	kmsPeers := map[raft.ServerID]kmspb.KMSClient{}
 	for i, p := range peers {
-		servers = append(servers, raft.Server{ID: raftNodeID(i), Address: raft.ServerAddress(p.raftAddr)})
-		host, _, _ := net.SplitHostPort(p.grpcAddr)
+		addrs = append(addrs, raft.ServerAddress(p.raftAddr))
+		host, _, _ := net.SplitHostPort(p.grpcAddr) // checked by parsePeers
 		conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(credentials.NewTLS(n.tls.ClientConfig(host))))
 		if err != nil {
 			return err
@@ -184,7 +175,7 @@ func (n *raftNodeProcess) start(cfg *raftNodeConfig, peers []raftPeer) error {
 		n.conns = append(n.conns, conn)
 		kmsPeers[raftNodeID(i)] = kmspb.NewKMSClient(conn)
 	}
-	if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+	if err := n.raft.BootstrapCluster(bootstrapConfiguration(addrs)).Error(); err != nil {
 		return fmt.Errorf("bootstrapping: %w", err)
 	}
 	n.server = grpc.NewServer(grpc.Creds(credentials.NewTLS(n.tls.ServerConfig())))
@@ -199,19 +190,48 @@ func (n *raftNodeProcess) start(cfg *raftNodeConfig, peers []raftPeer) error {
 func (n *raftNodeProcess) close() {
 	if n.server != nil {
 		stopGracefully(n.server, 5*time.Second)
-	} else if n.grpcListener != nil {
+	} else {
 		_ = n.grpcListener.Close()
 	}
-	if n.raft != nil {
-		_ = n.raft.Shutdown().Error()
-	}
+	n.raftNode.close()
 	for _, c := range n.conns {
 		_ = c.Close()
 	}
-	if n.transport != nil {
-		_ = n.transport.Close()
+}
+
+// raftKMS answers CreateKey with one raw Raft apply of a fixed entry, and
+// nothing else: the path a Trent write takes (a gRPC+TLS call to any node, a
+// follower forwarding it to the leader over gRPC+TLS, a Raft commit over
+// TLS) without Trent's own work (HSM, state machine, audit, authorization).
+type raftKMS struct {
+	kmspb.UnimplementedKMSServer
+	id       raft.ServerID
+	raft     *raft.Raft
+	entry    []byte
+	timeout  time.Duration
+	peers    map[raft.ServerID]kmspb.KMSClient // complete before the server serves
+	response *kmspb.CreateKeyResponse
+}
+
+// forwardedKey marks a call one node forwarded to another: its receiver
+// applies it or refuses it, and never forwards it again, as Trent's
+// Internal.Apply does.
+const forwardedKey = "kmsbench-forwarded"
+
+func (s *raftKMS) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*kmspb.CreateKeyResponse, error) {
+	if s.raft.State() == raft.Leader {
+		if err := s.raft.Apply(s.entry, s.timeout).Error(); err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+		return s.response, nil
 	}
-	if n.store != nil {
-		_ = n.store.Close()
+	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedKey)) > 0 {
+		return nil, status.Error(codes.Unavailable, "forwarded to a node that no longer leads")
 	}
+	_, leaderID := s.raft.LeaderWithID()
+	leader := s.peers[leaderID]
+	if leader == nil || leaderID == s.id {
+		return nil, status.Error(codes.Unavailable, "no leader known")
+	}
+	return leader.CreateKey(metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), req)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,65 +12,47 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/raft"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-
-	"github.com/trent-kms/trent/transport/kmspb"
+	"github.com/trent-kms/trent/transport/pki"
 )
 
-// raftKMS answers CreateKey with one raw Raft apply of a fixed entry, and
-// nothing else: the path a Trent write takes (a gRPC+TLS call to any node, a
-// follower forwarding it to the leader over gRPC+TLS, a Raft commit over
-// TLS) without Trent's own work (HSM, state machine, audit, authorization).
-type raftKMS struct {
-	kmspb.UnimplementedKMSServer
-	id       raft.ServerID
-	raft     *raft.Raft
-	entry    []byte
-	timeout  time.Duration
-	peers    map[raft.ServerID]kmspb.KMSClient // complete before the server serves
-	response *kmspb.CreateKeyResponse
-}
-
-// forwardedKey marks a call one node forwarded to another: its receiver
-// applies it or refuses it, and never forwards it again, as Trent's
-// Internal.Apply does.
-const forwardedKey = "kmsbench-forwarded"
-
-func (s *raftKMS) CreateKey(ctx context.Context, req *kmspb.CreateKeyRequest) (*kmspb.CreateKeyResponse, error) {
-	if s.raft.State() == raft.Leader {
-		if err := s.raft.Apply(s.entry, s.timeout).Error(); err != nil {
-			return nil, status.Error(codes.Unavailable, err.Error())
-		}
-		return s.response, nil
-	}
-	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedKey)) > 0 {
-		return nil, status.Error(codes.Unavailable, "forwarded to a node that no longer leads")
-	}
-	_, leaderID := s.raft.LeaderWithID()
-	leader := s.peers[leaderID]
-	if leader == nil || leaderID == s.id {
-		return nil, status.Error(codes.Unavailable, "no leader known")
-	}
-	return leader.CreateKey(metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), req)
-}
+// raftServerStartup bounds the time from starting the nodes to one of them
+// leading.
+const raftServerStartup = 30 * time.Second
 
 // raftNodeChild is a raft-node process and the pipes to it.
 type raftNodeChild struct {
+	index int
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	lines chan string   // its stdout but for leadership news, closed when it exits
-	read  chan struct{} // closed once its stdout is read to the end
+	lines chan string   // its startup lines (listening, serving)
+	done  chan struct{} // closed once it has exited; err is set then
+	err   error
+}
+
+// leadership is news from a child: it started or stopped leading.
+type leadership struct {
+	index   int
+	leading bool
 }
 
 // runRaftServer starts one raft-node process per node, as a Trent region
 // runs one kmsd per node, connects them into one Raft cluster, and prints
-// "ready grpc=ADDR,..." once one of them leads. It stops them when ctx ends.
+// "ready grpc=ADDR,..." once one of them leads. It runs until ctx
+// ends, and fails as soon as a node exits.
 func runRaftServer(ctx context.Context, cfg *raftServerConfig, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "kmsbench raft-server: "+format+"\n", args...)
+	}
+	// Every node loads the same certificate: check it once, before anything
+	// is created or started.
+	if _, err := loadCertificate(cfg.tlsDir, pki.NodeCertFile, pki.NodeKeyFile); err != nil {
+		logf("%v", err)
+		return 1
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		logf("%v", err)
+		return 1
 	}
 	dir, err := os.MkdirTemp("", "kmsbench-raft-")
 	if err != nil {
@@ -79,70 +60,117 @@ func runRaftServer(ctx context.Context, cfg *raftServerConfig, stdout, stderr io
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	exe, err := os.Executable()
-	if err != nil {
-		logf("%v", err)
-		return 1
-	}
+
 	var children []*raftNodeChild
 	defer func() { stopRaftNodes(children, 10*time.Second) }()
-	led := make(chan struct{}, 1)
+	news := make(chan leadership, 16)
+	exited := make(chan *raftNodeChild, cfg.nodes)
 	for i := range cfg.nodes {
-		child, err := startRaftNodeChild(exe, stderr, led, "raft-node", "-index", strconv.Itoa(i), "-nodes", strconv.Itoa(cfg.nodes),
-			"-dir", filepath.Join(dir, fmt.Sprintf("node%d", i+1)), "-tls-dir", cfg.tlsDir,
-			"-size", strconv.Itoa(cfg.size), "-timeout", cfg.timeout.String())
+		child, err := startRaftNodeChild(exe, i, stderr, news, exited, "raft-node", "-index", strconv.Itoa(i),
+			"-nodes", strconv.Itoa(cfg.nodes), "-dir", filepath.Join(dir, fmt.Sprintf("node%d", i+1)),
+			"-tls-dir", cfg.tlsDir, "-size", strconv.Itoa(cfg.size), "-timeout", cfg.timeout.String())
 		if err != nil {
-			logf("%v", err)
+			logf("starting node %d: %v", i+1, err)
 			return 1
 		}
 		children = append(children, child)
 	}
 
-	deadline := time.After(30 * time.Second)
+	endpoints, err := connectRaftNodes(ctx, children, news, exited)
+	if err != nil {
+		if ctx.Err() != nil {
+			logf("interrupted before the nodes were ready")
+		} else {
+			logf("%v", err)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "ready grpc=%s\n", strings.Join(endpoints, ","))
+	for {
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-news: // leadership may move; the load driver sees it
+		case c := <-exited:
+			logf("node %d exited: %v", c.index+1, c.err)
+			return 1
+		}
+	}
+}
+
+// connectRaftNodes tells every child its peers and returns the gRPC
+// endpoints once all serve and one leads.
+func connectRaftNodes(ctx context.Context, children []*raftNodeChild, news <-chan leadership, exited <-chan *raftNodeChild) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, raftServerStartup)
+	defer cancel()
+	// await returns the child's next startup line, which must start with want.
+	await := func(c *raftNodeChild, want string) (string, error) {
+		select {
+		case line := <-c.lines:
+			if !strings.HasPrefix(line, want) {
+				return "", fmt.Errorf("node %d said %q, expected %q", c.index+1, line, want)
+			}
+			return line, nil
+		case <-c.done:
+			return "", fmt.Errorf("node %d exited before saying %q: %v", c.index+1, want, c.err)
+		case <-ctx.Done():
+			return "", fmt.Errorf("node %d did not say %q within %v", c.index+1, want, raftServerStartup)
+		}
+	}
+
 	peers := []string{nodePeers}
 	var endpoints []string
-	for i, child := range children {
-		line, err := child.next(ctx, deadline, nodeListening)
+	for _, c := range children {
+		line, err := await(c, nodeListening)
 		if err != nil {
-			logf("node %d: %v", i+1, err)
-			return 1
+			return nil, err
 		}
 		fields := strings.Fields(line)
 		if len(fields) != 3 {
-			logf("node %d: bad line %q", i+1, line)
-			return 1
+			return nil, fmt.Errorf("node %d said %q, expected %q RAFT_ADDR GRPC_ADDR", c.index+1, line, nodeListening)
 		}
 		peers = append(peers, fields[1]+","+fields[2])
 		endpoints = append(endpoints, fields[2])
 	}
-	for _, child := range children {
-		if _, err := fmt.Fprintln(child.stdin, strings.Join(peers, " ")); err != nil {
-			logf("%v", err)
-			return 1
+	for _, c := range children {
+		if _, err := fmt.Fprintln(c.stdin, strings.Join(peers, " ")); err != nil {
+			return nil, fmt.Errorf("node %d: sending its peers: %w", c.index+1, err)
 		}
 	}
-	for i, child := range children {
-		if _, err := child.next(ctx, deadline, nodeServing); err != nil {
-			logf("node %d: %v", i+1, err)
-			return 1
+	for _, c := range children {
+		if _, err := await(c, nodeServing); err != nil {
+			return nil, err
 		}
 	}
-	select {
-	case <-led:
-	case <-deadline:
-		logf("no node took the lead in time")
-		return 1
-	case <-ctx.Done():
-		return 0
+	leading := map[int]bool{}
+	for {
+		select {
+		case n := <-news:
+			leading[n.index] = n.leading
+		case c := <-exited:
+			return nil, fmt.Errorf("node %d exited: %v", c.index+1, c.err)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no node took the lead within %v", raftServerStartup)
+		}
+		for drained := false; !drained; { // a leader that already stepped down says so next
+			select {
+			case n := <-news:
+				leading[n.index] = n.leading
+			default:
+				drained = true
+			}
+		}
+		for _, l := range leading {
+			if l {
+				return endpoints, nil
+			}
+		}
 	}
-	fmt.Fprintf(stdout, "ready grpc=%s\n", strings.Join(endpoints, ","))
-	<-ctx.Done()
-	return 0
 }
 
-// startRaftNodeChild starts a raft-node process; a signal goes to led
-// (without waiting) each time it says it leads.
-func startRaftNodeChild(exe string, stderr io.Writer, led chan<- struct{}, args ...string) (*raftNodeChild, error) {
+// startRaftNodeChild starts a raft-node process. Its leadership news goes
+// to news, and the child itself to exited once it has exited.
+func startRaftNodeChild(exe string, index int, stderr io.Writer, news chan<- leadership, exited chan<- *raftNodeChild, args ...string) (*raftNodeChild, error) {
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
@@ -156,62 +184,53 @@ func startRaftNodeChild(exe string, stderr io.Writer, led chan<- struct{}, args 
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	// Startup says two lines; later ones are dropped, never waited for.
-	child := &raftNodeChild{cmd: cmd, stdin: stdin, lines: make(chan string, 2), read: make(chan struct{})}
+	// Startup says two lines; any other is dropped, never waited for.
+	c := &raftNodeChild{index: index, cmd: cmd, stdin: stdin, lines: make(chan string, 2), done: make(chan struct{})}
 	go func() {
-		defer close(child.read)
-		defer close(child.lines)
 		scan := bufio.NewScanner(out)
 		for scan.Scan() {
-			ch := child.lines
-			if scan.Text() == nodeLeading {
-				ch = nil
+			switch line := scan.Text(); line {
+			case nodeLeading, nodeFollowing:
 				select {
-				case led <- struct{}{}:
+				case news <- leadership{index, line == nodeLeading}:
+				default: // nobody listens any more
+				}
+			default:
+				select {
+				case c.lines <- line:
 				default:
 				}
 			}
-			select {
-			case ch <- scan.Text():
-			default:
-			}
 		}
+		// Wait only once stdout is read to its end, as exec requires.
+		c.err = cmd.Wait()
+		close(c.done)
+		exited <- c // buffered for every child
 	}()
-	return child, nil
+	return c, nil
 }
 
-// next returns the child's next line, which must start with want.
-func (c *raftNodeChild) next(ctx context.Context, deadline <-chan time.Time, want string) (string, error) {
-	select {
-	case line, ok := <-c.lines:
-		if !ok {
-			return "", errors.New("exited")
-		}
-		if !strings.HasPrefix(line, want) {
-			return "", fmt.Errorf("said %q, expected %q", line, want)
-		}
-		return line, nil
-	case <-deadline:
-		return "", fmt.Errorf("no %q line in time", want)
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-// stopRaftNodes closes the children's stdin, which stops them, and kills any
-// still running after grace.
+// stopRaftNodes closes the children's stdin, which stops them, and kills
+// those still running after grace.
 func stopRaftNodes(children []*raftNodeChild, grace time.Duration) {
 	for _, c := range children {
 		_ = c.stdin.Close()
 	}
-	timeout := time.After(grace)
+	timeout := time.NewTimer(grace)
+	defer timeout.Stop()
+	killed := false
 	for _, c := range children {
-		select {
-		case <-c.read: // it exited, closing its stdout
-		case <-timeout:
-			_ = c.cmd.Process.Kill()
-			<-c.read
+		if !killed {
+			select {
+			case <-c.done:
+				continue
+			case <-timeout.C:
+				killed = true
+				for _, k := range children {
+					_ = k.cmd.Process.Kill()
+				}
+			}
 		}
-		_ = c.cmd.Wait()
+		<-c.done
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/trent-kms/trent/internal/testlog"
 	"github.com/trent-kms/trent/node/nodetest"
 	"github.com/trent-kms/trent/transport/kmspb"
 )
@@ -33,6 +36,9 @@ func TestRaftServerAppliesCreateKeyThroughEveryNode(t *testing.T) {
 	endpoints := serveInBackground(t, 30*time.Second, "raft-server", "-nodes", "3", "-tls-dir", serverDir)
 	if n := len(strings.Split(endpoints, ",")); n != 3 {
 		t.Fatalf("ready line names %d endpoints, want 3: %q", n, endpoints)
+	}
+	if pids := processesUnder(dir); len(pids) != 3 {
+		t.Errorf("%d processes run the nodes, want one each", len(pids))
 	}
 
 	// Each node takes a call; two of the three forward it. A call marked as
@@ -70,38 +76,95 @@ func TestRaftServerAppliesCreateKeyThroughEveryNode(t *testing.T) {
 	}
 }
 
-// expectNoProcessUnder fails if a process still runs with dir in its
-// command line (Linux; elsewhere it checks nothing).
-func expectNoProcessUnder(t *testing.T, dir string) {
-	t.Helper()
+// processesUnder returns the pids of the processes with dir in their
+// command line (Linux; elsewhere none).
+func processesUnder(dir string) []int {
+	var pids []int
 	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, path := range cmdlines {
 		cmdline, err := os.ReadFile(path)
-		if err == nil && strings.Contains(string(cmdline), dir) {
-			t.Errorf("still running: %s", strings.ReplaceAll(string(cmdline), "\x00", " "))
+		if err != nil || !strings.Contains(string(cmdline), dir) {
+			continue
 		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(path))); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func expectNoProcessUnder(t *testing.T, dir string) {
+	t.Helper()
+	if pids := processesUnder(dir); len(pids) != 0 {
+		t.Errorf("processes %v still run with %s in their command line", pids, dir)
 	}
 }
 
-// Bad flags of the Raft servers exit 2 and name the flag, before anything
-// starts.
+// A node that dies ends raft-server at once, with an error naming it, and
+// the others are stopped: a benchmark never runs on a cluster short of a
+// node without saying so.
+func TestRaftServerStopsWhenANodeDies(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(childEnv, "1")
+	t.Setenv("TMPDIR", dir)
+	serverDir, _ := issueBenchCerts(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr testlog.Buffer
+	served := make(chan int, 1)
+	go func() {
+		served <- runArgs(ctx, []string{"raft-server", "-nodes", "3", "-tls-dir", serverDir}, &stdout, &stderr)
+	}()
+	nodetest.WaitFor(t, 30*time.Second, "raft-server's ready line", func() bool {
+		return strings.HasPrefix(stdout.String(), "ready grpc=")
+	})
+	pids := processesUnder(dir)
+	if len(pids) != 3 {
+		t.Fatalf("%d processes run the nodes, want 3", len(pids))
+	}
+	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-served:
+		if code != 1 || !strings.Contains(stderr.String(), "exited: signal: killed") {
+			t.Errorf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("raft-server still runs after one of its nodes died")
+	}
+	expectNoProcessUnder(t, dir)
+	expectRaftDirsRemoved(t, dir)
+}
+
+// Bad flags of the Raft servers exit 2 and name the flag, and a missing
+// certificate exits 1 and names the file, before anything is created or
+// started.
 func TestRaftServerFlagsAreChecked(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"raft-server", "-nodes", "0", "-tls-dir", "x"}, "-nodes must be at least 1"},
-		{[]string{"raft-server", "-nodes", "3"}, "-tls-dir is required"},
-		{[]string{"raft-server", "-tls-dir", "x", "-timeout", "0s"}, "-timeout must be positive"},
-		{[]string{"raft-node", "-index", "3", "-nodes", "3", "-dir", "d", "-tls-dir", "x"}, "-index 3: must be from 0 to -nodes minus 1"},
-		{[]string{"raft-node", "-tls-dir", "x"}, "-dir is required"},
-		{[]string{"raft-node", "-dir", "d"}, "-tls-dir is required"},
+		{[]string{"raft-server", "-nodes", "0", "-tls-dir", "x"}, 2, "-nodes must be at least 1"},
+		{[]string{"raft-server", "-nodes", "16", "-tls-dir", "x"}, 2, "-nodes must be at most 15"},
+		{[]string{"raft-server", "-nodes", "3"}, 2, "-tls-dir is required"},
+		{[]string{"raft-server", "-tls-dir", "x", "-timeout", "0s"}, 2, "-timeout must be positive"},
+		{[]string{"raft-server", "-tls-dir", "no-such-dir"}, 1, "no-such-dir/node.crt"},
+		{[]string{"raft-node", "-index", "3", "-nodes", "3", "-dir", "d", "-tls-dir", "x"}, 2, "-index 3: must be from 0 to -nodes minus 1"},
+		{[]string{"raft-node", "-tls-dir", "x"}, 2, "-dir is required"},
+		{[]string{"raft-node", "-dir", "d"}, 2, "-tls-dir is required"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
 			var stdout, stderr strings.Builder
 			code := runArgs(context.Background(), tc.args, &stdout, &stderr)
-			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
-				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
+			if code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tc.code, tc.want)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("created %v", left)
 			}
 		})
 	}
