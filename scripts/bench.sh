@@ -166,6 +166,13 @@ wait_ready() {
 	echo "$addr"
 }
 
+# settle flushes what the last benchmark left to write back (its Raft logs,
+# the directories it removed), so that the next one does not pay for it.
+settle() {
+	sync
+	sleep 2
+}
+
 # The baselines run alone on the machine, before any kmsd starts.
 # The baseline runs with the garbage-collector setting kmsd uses by default
 # (GOGC=400, see cmd/kmsd/main.go), so the ratio measures Trent's work, not a
@@ -185,6 +192,7 @@ baseline_pid=
 
 measure raft "raft apply 3 nodes in one process 256 B c=$concurrency" "$kmsbench" raft-baseline -nodes 3 \
 	-concurrency "$concurrency" -size 256
+settle
 
 # CreateKey's baseline: raw Raft measured the same way as CreateKey. Three
 # Raft nodes, each a process of its own with its Raft traffic over mutual
@@ -206,6 +214,7 @@ fi
 kill "$baseline_pid" 2>/dev/null || true
 wait "$baseline_pid" || true
 baseline_pid=
+settle
 
 if [[ $skip_cluster == 1 ]]; then
 	say "BENCH_SKIP_CLUSTER=1: not measuring Trent"
@@ -233,6 +242,7 @@ else
 		say "no leader in cluster status: not measuring Encrypt on the leader alone"
 	fi
 	scripts/dev-cluster.sh down "$cluster_dir" >/dev/null || true
+	settle
 
 	# Another audit sync setting (BENCH_AUDIT_SYNC_INTERVAL), on a fresh
 	# cluster: by default 0, which syncs each record before its answer so
