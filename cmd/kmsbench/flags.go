@@ -279,38 +279,61 @@ func splitList(s string) []string {
 	return items
 }
 
-type raftServerConfig struct {
+// raftServeFlags are raft-server's flags, which it passes on to each of its
+// raft-node processes.
+type raftServeFlags struct {
 	nodes   int
 	size    int
 	timeout time.Duration
 	tlsDir  string
 }
 
+func (f *raftServeFlags) register(fs *flag.FlagSet, nodesUsage string) {
+	fs.IntVar(&f.nodes, "nodes", 3, nodesUsage)
+	fs.IntVar(&f.size, "size", 256, "bytes per log entry")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "deadline of each Apply")
+	fs.StringVar(&f.tlsDir, "tls-dir", "", "node certificate `DIR` (node.crt, node.key, ca.crt; kmsctl ca issue-node) the servers present and followers forward with (required)")
+}
+
+func (f *raftServeFlags) check() error {
+	if err := checkRaftShape(f.nodes, f.size); err != nil {
+		return err
+	}
+	if f.timeout <= 0 {
+		return errors.New("-timeout must be positive")
+	}
+	if f.tlsDir == "" {
+		return errors.New("-tls-dir is required: the servers serve mutual TLS, as Trent's nodes do")
+	}
+	return nil
+}
+
+// args are the flags as a raft-node's command line.
+func (f *raftServeFlags) args() []string {
+	return []string{"-nodes", strconv.Itoa(f.nodes), "-size", strconv.Itoa(f.size),
+		"-timeout", f.timeout.String(), "-tls-dir", f.tlsDir}
+}
+
+type raftServerConfig struct {
+	raftServeFlags
+}
+
 func parseRaftServerFlags(args []string, stderr io.Writer) (*raftServerConfig, error) {
 	var cfg raftServerConfig
 	fs := flag.NewFlagSet("kmsbench raft-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&cfg.nodes, "nodes", 3, "Raft voters, each a process of its own behind its own gRPC server")
-	fs.IntVar(&cfg.size, "size", 256, "bytes per log entry")
-	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "deadline of each Apply")
-	fs.StringVar(&cfg.tlsDir, "tls-dir", "", "node certificate `DIR` (node.crt, node.key, ca.crt; kmsctl ca issue-node) the servers present and followers forward with (required)")
+	cfg.register(fs, "Raft voters, each a process of its own behind its own gRPC server")
 	if err := fs.Parse(args); err != nil {
 		return nil, reportedError{err}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if err := checkRaftShape(cfg.nodes, cfg.size); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	if cfg.nodes > maxRaftServerNodes {
 		return nil, fmt.Errorf("-nodes must be at most %d: each node is a process", maxRaftServerNodes)
-	}
-	if cfg.timeout <= 0 {
-		return nil, errors.New("-timeout must be positive")
-	}
-	if cfg.tlsDir == "" {
-		return nil, errors.New("-tls-dir is required: the servers serve mutual TLS, as Trent's nodes do")
 	}
 	return &cfg, nil
 }
@@ -320,42 +343,32 @@ const maxRaftServerNodes = 15
 
 // raftNodeConfig is one raft-node process, which raft-server starts.
 type raftNodeConfig struct {
-	index   int // from 0
-	nodes   int
-	dir     string
-	size    int
-	timeout time.Duration
-	tlsDir  string
+	raftServeFlags
+	index int // from 0
+	dir   string
 }
 
 func parseRaftNodeFlags(args []string, stderr io.Writer) (*raftNodeConfig, error) {
 	var cfg raftNodeConfig
 	fs := flag.NewFlagSet("kmsbench raft-node (started by raft-server)", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	cfg.register(fs, "Raft voters in the cluster")
 	fs.IntVar(&cfg.index, "index", 0, "this node's position among -nodes, from 0")
-	fs.IntVar(&cfg.nodes, "nodes", 3, "Raft voters in the cluster")
 	fs.StringVar(&cfg.dir, "dir", "", "`DIR` of this node's Raft log and snapshots (required)")
-	fs.IntVar(&cfg.size, "size", 256, "bytes per log entry")
-	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "deadline of each Apply")
-	fs.StringVar(&cfg.tlsDir, "tls-dir", "", "node certificate `DIR` (required)")
 	if err := fs.Parse(args); err != nil {
 		return nil, reportedError{err}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if err := checkRaftShape(cfg.nodes, cfg.size); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	switch {
-	case cfg.index < 0 || cfg.index >= cfg.nodes:
+	if cfg.index < 0 || cfg.index >= cfg.nodes {
 		return nil, fmt.Errorf("-index %d: must be from 0 to -nodes minus 1", cfg.index)
-	case cfg.dir == "":
+	}
+	if cfg.dir == "" {
 		return nil, errors.New("-dir is required")
-	case cfg.tlsDir == "":
-		return nil, errors.New("-tls-dir is required")
-	case cfg.timeout <= 0:
-		return nil, errors.New("-timeout must be positive")
 	}
 	return &cfg, nil
 }

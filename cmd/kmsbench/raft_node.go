@@ -124,7 +124,6 @@ func parsePeers(line string, nodes int) ([]raftPeer, error) {
 // raftNodeProcess is what one raft-node process runs.
 type raftNodeProcess struct {
 	*raftNode
-	index        int
 	tls          *pki.Reloader
 	grpcListener net.Listener
 	server       *grpc.Server
@@ -153,7 +152,7 @@ func openRaftNodeProcess(cfg *raftNodeConfig, stderr io.Writer) (*raftNodeProces
 	if err != nil {
 		return nil, err
 	}
-	n := &raftNodeProcess{raftNode: node, index: cfg.index, tls: tls}
+	n := &raftNodeProcess{raftNode: node, tls: tls}
 	if n.grpcListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		n.close()
 		return nil, err
@@ -180,7 +179,7 @@ func (n *raftNodeProcess) serve(cfg *raftNodeConfig, peers []raftPeer) error {
 	}
 	n.server = grpc.NewServer(grpc.Creds(credentials.NewTLS(n.tls.ServerConfig())))
 	kmspb.RegisterKMSServer(n.server, &raftKMS{
-		id: raftNodeID(n.index), raft: n.raft, entry: make([]byte, cfg.size), timeout: cfg.timeout, peers: kmsPeers,
+		id: raftNodeID(cfg.index), raft: n.raft, entry: make([]byte, cfg.size), timeout: cfg.timeout, peers: kmsPeers,
 		response: &kmspb.CreateKeyResponse{KeyMetadata: &kmspb.KeyMetadata{KeyId: "00000000-0000-0000-0000-000000000000"}},
 	})
 	go func() { _ = n.server.Serve(n.grpcListener) }()

@@ -66,9 +66,9 @@ func runRaftServer(ctx context.Context, cfg *raftServerConfig, stdout, stderr io
 	news := make(chan leadership, 16)
 	exited := make(chan *raftNodeChild, cfg.nodes)
 	for i := range cfg.nodes {
-		child, err := startRaftNodeChild(exe, i, stderr, news, exited, "raft-node", "-index", strconv.Itoa(i),
-			"-nodes", strconv.Itoa(cfg.nodes), "-dir", filepath.Join(dir, fmt.Sprintf("node%d", i+1)),
-			"-tls-dir", cfg.tlsDir, "-size", strconv.Itoa(cfg.size), "-timeout", cfg.timeout.String())
+		args := append([]string{"raft-node", "-index", strconv.Itoa(i), "-dir", filepath.Join(dir, fmt.Sprintf("node%d", i+1))},
+			cfg.args()...)
+		child, err := startRaftNodeChild(exe, i, stderr, news, exited, args...)
 		if err != nil {
 			logf("starting node %d: %v", i+1, err)
 			return 1

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/trent-kms/trent/internal/testlog"
 	"github.com/trent-kms/trent/node/nodetest"
 	"github.com/trent-kms/trent/transport/kmspb"
 )
@@ -108,16 +107,7 @@ func TestRaftServerStopsWhenANodeDies(t *testing.T) {
 	t.Setenv(childEnv, "1")
 	t.Setenv("TMPDIR", dir)
 	serverDir, _ := issueBenchCerts(t, dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testlog.Buffer
-	served := make(chan int, 1)
-	go func() {
-		served <- runArgs(ctx, []string{"raft-server", "-nodes", "3", "-tls-dir", serverDir}, &stdout, &stderr)
-	}()
-	nodetest.WaitFor(t, 30*time.Second, "raft-server's ready line", func() bool {
-		return strings.HasPrefix(stdout.String(), "ready grpc=")
-	})
+	s := startInBackground(t, 30*time.Second, "raft-server", "-nodes", "3", "-tls-dir", serverDir)
 	pids := processesUnder(dir)
 	if len(pids) != 3 {
 		t.Fatalf("%d processes run the nodes, want 3", len(pids))
@@ -126,9 +116,9 @@ func TestRaftServerStopsWhenANodeDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case code := <-served:
-		if code != 1 || !strings.Contains(stderr.String(), "exited: signal: killed") {
-			t.Errorf("exit %d: %s", code, stderr.String())
+	case <-s.done:
+		if s.code != 1 || !strings.Contains(s.stderr.String(), "exited: signal: killed") {
+			t.Errorf("exit %d: %s", s.code, s.stderr.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("raft-server still runs after one of its nodes died")

@@ -67,27 +67,56 @@ func issueBenchCerts(t *testing.T, dir string) (serverDir, clientDir string) {
 }
 
 // serveInBackground runs a kmsbench server subcommand until the test ends,
-// and returns the endpoints its ready line names once it prints it.
+// and returns the endpoints its ready line names once it prints it. The
+// server must then exit 0 when stopped.
 func serveInBackground(t *testing.T, readyWithin time.Duration, args ...string) string {
 	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
-	var stdout, stderr testlog.Buffer
-	served := make(chan int, 1)
-	go func() { served <- runArgs(ctx, args, &stdout, &stderr) }()
+	s := startInBackground(t, readyWithin, args...)
 	t.Cleanup(func() {
-		stop()
-		if code := <-served; code != 0 {
-			t.Errorf("kmsbench %s exited %d: %s", args[0], code, stderr.String())
+		if code := s.stop(); code != 0 {
+			t.Errorf("kmsbench %s exited %d: %s", args[0], code, s.stderr.String())
 		}
 	})
+	return s.endpoints
+}
+
+// backgroundServer is a kmsbench server subcommand running in this process.
+type backgroundServer struct {
+	endpoints string
+	stderr    *testlog.Buffer
+	cancel    context.CancelFunc
+	done      chan struct{} // closed once it has returned; code is set then
+	code      int
+}
+
+// startInBackground runs a kmsbench server subcommand until stopped or the
+// test ends, and returns once it prints its ready line; it fails the test
+// at once if the server exits first.
+func startInBackground(t *testing.T, readyWithin time.Duration, args ...string) *backgroundServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout testlog.Buffer
+	s := &backgroundServer{stderr: &testlog.Buffer{}, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.code = runArgs(ctx, args, &stdout, s.stderr)
+	}()
+	t.Cleanup(func() { s.stop() })
 	nodetest.WaitFor(t, readyWithin, "kmsbench "+args[0]+"'s ready line", func() bool {
 		select {
-		case code := <-served:
-			served <- code // for the cleanup
-			t.Fatalf("kmsbench %s exited %d before it was ready: %s", args[0], code, stderr.String())
+		case <-s.done:
+			t.Fatalf("kmsbench %s exited %d before it was ready: %s", args[0], s.code, s.stderr.String())
 		default:
 		}
 		return strings.HasPrefix(stdout.String(), "ready grpc=")
 	})
-	return strings.TrimSpace(strings.TrimPrefix(stdout.String(), "ready grpc="))
+	s.endpoints = strings.TrimSpace(strings.TrimPrefix(stdout.String(), "ready grpc="))
+	return s
+}
+
+// stop ends the server and returns its exit code.
+func (s *backgroundServer) stop() int {
+	s.cancel()
+	<-s.done
+	return s.code
 }
