@@ -37,15 +37,24 @@ skip_cluster=${BENCH_SKIP_CLUSTER:-0}
 audit_interval=${BENCH_AUDIT_SYNC_INTERVAL:-0}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/trent-bench.XXXXXX")
-baseline_pid=
+baseline_pids=()
 cluster_dir=
+
+# stop_baselines stops the baseline servers still running.
+stop_baselines() {
+	local pid
+	for pid in "${baseline_pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${baseline_pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	baseline_pids=()
+}
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
-	if [[ -n $baseline_pid ]]; then
-		kill "$baseline_pid" 2>/dev/null || true
-		wait "$baseline_pid" 2>/dev/null || true
-	fi
+	stop_baselines
 	if [[ -n $cluster_dir ]]; then
 		scripts/dev-cluster.sh down "$cluster_dir" || true
 	fi
@@ -177,18 +186,33 @@ settle() {
 # The baseline runs with the garbage-collector setting kmsd uses by default
 # (GOGC=400, see cmd/kmsd/main.go), so the ratio measures Trent's work, not a
 # runtime setting.
-GOGC=${GOGC:-400} "$kmsbench" baseline-server -addr 127.0.0.1:0 -tls-dir "$tls/baseline-server" \
-	>"$work/baseline-server.log" 2>&1 &
-baseline_pid=$!
-bare_addr=$(wait_ready "$baseline_pid" "$work/baseline-server.log" "baseline server" 10) || exit 1
+# start_bare N starts the baseline server for the Nth time into
+# $work/bare-N.log and prints its endpoint.
+start_bare() {
+	GOGC=${GOGC:-400} "$kmsbench" baseline-server -addr 127.0.0.1:0 -tls-dir "$tls/baseline-server" \
+		>"$work/bare-$1.log" 2>&1 &
+	baseline_pids+=("$!")
+	wait_ready "$!" "$work/bare-$1.log" "baseline server" 10
+}
+start_bare 1 >"$work/bare-1.addr" || exit 1
+bare_addr=$(<"$work/bare-1.addr")
 # The baseline server has no CreateKey: name a key so kmsbench makes none.
 measure bare-c64 "bare gRPC+TLS Encrypt c=$concurrency" "$kmsbench" -endpoints "$bare_addr" -key-id baseline \
 	-tls-dir "$tls/client" -op encrypt -size 32 -concurrency "$concurrency"
 measure bare-c1 "bare gRPC+TLS Encrypt c=1" "$kmsbench" -endpoints "$bare_addr" -key-id baseline \
 	-tls-dir "$tls/client" -op encrypt -size 32 -concurrency 1
-kill "$baseline_pid" 2>/dev/null || true
-wait "$baseline_pid" || true
-baseline_pid=
+# The same bare server as three processes, with the clients spread over
+# them as over Trent's three nodes: not a target; it measures what three
+# processes sharing the cores cost by themselves, so that the Encrypt
+# ratio against it is Trent's own work alone.
+bare3_endpoints=$bare_addr
+for n in 2 3; do
+	start_bare "$n" >"$work/bare-$n.addr" || exit 1
+	bare3_endpoints+=,$(<"$work/bare-$n.addr")
+done
+measure bare3-c64 "bare gRPC+TLS Encrypt, 3 processes c=$concurrency" "$kmsbench" -endpoints "$bare3_endpoints" \
+	-key-id baseline -tls-dir "$tls/client" -op encrypt -size 32 -concurrency "$concurrency"
+stop_baselines
 
 measure raft "raft apply 3 nodes in one process 256 B c=$concurrency" "$kmsbench" raft-baseline -nodes 3 \
 	-concurrency "$concurrency" -size 256
@@ -204,16 +228,14 @@ settle
 # ratio does against bare gRPC. The in-process figure above (Raft alone,
 # called directly on the leader) is printed beside it, without a target.
 GOGC=${GOGC:-400} "$kmsbench" raft-server -nodes 3 -size 256 -tls-dir "$tls/baseline-server" >"$work/raft-server.log" 2>&1 &
-baseline_pid=$!
-if raft_endpoints=$(wait_ready "$baseline_pid" "$work/raft-server.log" "raft server" 45); then
+baseline_pids+=("$!")
+if raft_endpoints=$(wait_ready "$!" "$work/raft-server.log" "raft server" 45); then
 	measure raft-grpc "raft apply behind gRPC+TLS, 3 processes 256 B c=$concurrency" "$kmsbench" -endpoints "$raft_endpoints" \
 		-tls-dir "$tls/client" -op create-key -concurrency "$concurrency"
 else
 	failed=1
 fi
-kill "$baseline_pid" 2>/dev/null || true
-wait "$baseline_pid" || true
-baseline_pid=
+stop_baselines
 settle
 
 if [[ $skip_cluster == 1 ]]; then
@@ -267,6 +289,9 @@ ratio "Encrypt p99 / bare gRPC+TLS p99" encrypt p99_ms bare-c64 p99_ms "<=" 2.0
 ratio "CreateKey rate / raft apply behind gRPC+TLS" create-key rate raft-grpc rate ">=" 0.50
 info_ratio "CreateKey rate / in-process raft apply rate" create-key rate raft rate
 info_ratio "raft apply behind gRPC+TLS / in-process" raft-grpc rate raft rate
+info_ratio "Encrypt rate / bare over 3 processes" encrypt rate bare3-c64 rate
+info_ratio "Encrypt p99 / bare over 3 processes" encrypt p99_ms bare3-c64 p99_ms
+info_ratio "bare over 3 processes / bare rate" bare3-c64 rate bare-c64 rate
 info_ratio "Encrypt, leader only / bare gRPC+TLS rate" encrypt-leader rate bare-c64 rate
 info_ratio "Encrypt p99, leader only / bare gRPC+TLS p99" encrypt-leader p99_ms bare-c64 p99_ms
 info_ratio "Encrypt, -audit-sync-interval $audit_interval / bare rate" encrypt-audit-interval rate bare-c64 rate
