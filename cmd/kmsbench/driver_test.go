@@ -108,23 +108,41 @@ func startFake(t *testing.T, kms *fakeKMS, keys ...string) string {
 // runLoadJSON runs the load driver with args and decodes its JSON result.
 func runLoadJSON(t *testing.T, args ...string) (jsonResult, int, string) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
+	r, code, stderr, _ := runLoadRuns(t, args...)
+	return r, code, stderr
+}
+
+// runLoadRuns is runLoadJSON that also says how many times the driver ran.
+//
+// A window in which not one request completed, neither answered nor failed,
+// means the test process got no processor for the whole window (other
+// packages' tests and this package's node processes share the cores under
+// the race detector); no test expects that outcome, so the driver runs
+// again, up to three times in all.
+func runLoadRuns(t *testing.T, args ...string) (r jsonResult, code int, stderr string, runs int) {
+	t.Helper()
 	args = append([]string{"-json", "-duration", "300ms", "-warmup", "50ms", "-concurrency", "8"}, args...)
-	code := runArgs(context.Background(), args, &stdout, &stderr)
-	var r jsonResult
-	if stdout.Len() > 0 {
-		if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-			t.Fatalf("result is not JSON: %v: %q", err, stdout.String())
+	for runs = 1; ; runs++ {
+		var stdout, errOut bytes.Buffer
+		code = runArgs(context.Background(), args, &stdout, &errOut)
+		r = jsonResult{}
+		if stdout.Len() > 0 {
+			if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+				t.Fatalf("result is not JSON: %v: %q", err, stdout.String())
+			}
 		}
+		if stdout.Len() == 0 || r.Ops != 0 || r.Errors != 0 || runs == 3 {
+			return r, code, errOut.String(), runs
+		}
+		t.Logf("run %d: no request completed in the measured window; running again", runs)
 	}
-	return r, code, stderr.String()
 }
 
 func TestEncryptAgainstFakeServer(t *testing.T) {
 	t.Parallel()
 	kms := &fakeKMS{}
 	addr := startFake(t, kms)
-	r, code, stderr := runLoadJSON(t, "-endpoints", addr, "-op", "encrypt", "-label", "fake")
+	r, code, stderr, runs := runLoadRuns(t, "-endpoints", addr, "-op", "encrypt", "-label", "fake")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -147,8 +165,8 @@ func TestEncryptAgainstFakeServer(t *testing.T) {
 	if served := kms.encrypt.Load(); uint64(served) < r.Ops {
 		t.Errorf("server served %d encrypts, result counts %d", served, r.Ops)
 	}
-	if n := kms.createKey.Load(); n != 1 {
-		t.Errorf("CreateKey called %d times, want once for the benchmark key", n)
+	if n := kms.createKey.Load(); n != int64(runs) {
+		t.Errorf("CreateKey called %d times in %d runs, want once per run for the benchmark key", n, runs)
 	}
 }
 
@@ -158,7 +176,7 @@ func TestErrorsAreCountedNotTimed(t *testing.T) {
 	addr := startFake(t, kms)
 	r, code, stderr := runLoadJSON(t, "-endpoints", addr, "-op", "encrypt")
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+		t.Fatalf("exit %d: %s (result %+v)", code, stderr, r)
 	}
 	if r.Ops == 0 || r.Errors == 0 {
 		t.Fatalf("ops %d errors %d, want both", r.Ops, r.Errors)
@@ -299,12 +317,18 @@ func TestLoadWindowExcludesWarmupAndInterrupts(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
+	began := time.Now()
 	m := l.run(ctx)
+	returned := time.Since(began)
 	if m.errors != 0 {
 		t.Errorf("interrupted requests counted as errors: %d (%v)", m.errors, m.firstError)
 	}
-	if m.elapsed < 150*time.Millisecond || m.elapsed > 250*time.Millisecond {
-		t.Errorf("elapsed %v, want about 200ms: interrupted at 300ms, after 100ms warmup", m.elapsed)
+	// Interrupted at 300 ms after a 100 ms warmup: about 200 ms, more only
+	// by the time run took to notice on a loaded machine, and never the
+	// warmup or the configured hour.
+	if m.elapsed < 150*time.Millisecond || m.elapsed > returned-l.warmup {
+		t.Errorf("elapsed %v, want 200ms (interrupted at 300ms, after 100ms warmup) up to %v (when run returned, less the warmup)",
+			m.elapsed, returned-l.warmup)
 	}
 	if m.ops == 0 || m.ops >= uint64(calls.Load()) {
 		t.Errorf("ops %d of %d calls: warmup requests must not count", m.ops, calls.Load())
