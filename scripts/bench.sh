@@ -187,7 +187,9 @@ settle() {
 # (GOGC=400, see cmd/kmsd/main.go), so the ratio measures Trent's work, not a
 # runtime setting.
 # start_bare N starts the baseline server for the Nth time into
-# $work/bare-N.log and prints its endpoint.
+# $work/bare-N.log and prints its endpoint. Call it with its output
+# redirected, not inside $(...): a subshell would keep the pid it adds to
+# baseline_pids from this shell, and the server would outlive the run.
 start_bare() {
 	GOGC=${GOGC:-400} "$kmsbench" baseline-server -addr 127.0.0.1:0 -tls-dir "$tls/baseline-server" \
 		>"$work/bare-$1.log" 2>&1 &

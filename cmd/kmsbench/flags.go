@@ -81,11 +81,8 @@ func parseLoadFlags(args []string, stderr io.Writer) (*loadConfig, error) {
 	fs.BoolVar(&cfg.jsonOutput, "json", false, "print the result as one JSON object")
 	fs.StringVar(&cfg.label, "label", "kmsbench", "first field of the result line")
 	fs.StringVar(&cfg.tlsDir, "tls-dir", defaultTLSDir(), tlsDirUsage)
-	if err := fs.Parse(args); err != nil {
-		return nil, reportedError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return nil, err
 	}
 	cfg.endpoints = splitList(endpoints)
 	if len(cfg.endpoints) == 0 {
@@ -187,11 +184,8 @@ func parseBaselineServerFlags(args []string, stderr io.Writer) (*baselineServerC
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:0", "gRPC listen `host:port` (port 0 picks a free one)")
 	fs.StringVar(&cfg.tlsDir, "tls-dir", "", "serve mutual TLS 1.3 with the node certificate in `DIR` (node.crt, node.key, ca.crt; kmsctl ca issue-node), as Trent does; default plaintext")
-	if err := fs.Parse(args); err != nil {
-		return nil, reportedError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return nil, err
 	}
 	return &cfg, nil
 }
@@ -219,11 +213,8 @@ func parseRaftBaselineFlags(args []string, stderr io.Writer) (*raftBaselineConfi
 	fs.IntVar(&cfg.size, "size", 256, "bytes per log entry")
 	fs.BoolVar(&cfg.jsonOutput, "json", false, "print the result as one JSON object")
 	fs.StringVar(&cfg.label, "label", "raft-baseline", "first field of the result line")
-	if err := fs.Parse(args); err != nil {
-		return nil, reportedError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return nil, err
 	}
 	if err := checkRaftShape(cfg.nodes, cfg.size); err != nil {
 		return nil, err
@@ -250,11 +241,8 @@ func parseWaitClusterFlags(args []string, stderr io.Writer) (*waitClusterConfig,
 	fs.IntVar(&cfg.nodes, "nodes", 0, "members the region must report (default: the number of endpoints)")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "give up after this long")
 	fs.StringVar(&cfg.tlsDir, "tls-dir", defaultTLSDir(), tlsDirUsage+" (Cluster.Status needs role admin)")
-	if err := fs.Parse(args); err != nil {
-		return nil, reportedError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return nil, err
 	}
 	cfg.endpoints = splitList(endpoints)
 	if len(cfg.endpoints) == 0 {
@@ -323,11 +311,8 @@ func parseRaftServerFlags(args []string, stderr io.Writer) (*raftServerConfig, e
 	fs := flag.NewFlagSet("kmsbench raft-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.register(fs, "Raft voters, each a process of its own behind its own gRPC server")
-	if err := fs.Parse(args); err != nil {
-		return nil, reportedError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return nil, err
 	}
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -355,11 +340,8 @@ func parseRaftNodeFlags(args []string, stderr io.Writer) (*raftNodeConfig, error
 	cfg.register(fs, "Raft voters in the cluster")
 	fs.IntVar(&cfg.index, "index", 0, "this node's position among -nodes, from 0")
 	fs.StringVar(&cfg.dir, "dir", "", "`DIR` of this node's Raft log and snapshots (required)")
-	if err := fs.Parse(args); err != nil {
-		return nil, reportedError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return nil, err
 	}
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -371,6 +353,18 @@ func parseRaftNodeFlags(args []string, stderr io.Writer) (*raftNodeConfig, error
 		return nil, errors.New("-dir is required")
 	}
 	return &cfg, nil
+}
+
+// parseFlagsOnly parses args into fs and refuses positional arguments:
+// every subcommand takes flags only.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return reportedError{err}
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
 }
 
 // checkRaftShape checks the flags the Raft baselines share.

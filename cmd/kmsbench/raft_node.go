@@ -138,8 +138,13 @@ func openRaftNodeProcess(cfg *raftNodeConfig, stderr io.Writer) (*raftNodeProces
 	if err != nil {
 		return nil, err
 	}
+	grpcListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
 	raftListener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		_ = grpcListener.Close()
 		return nil, err
 	}
 	// Trent's own Raft transport: mutual TLS between node certificates of
@@ -148,16 +153,12 @@ func openRaftNodeProcess(cfg *raftNodeConfig, stderr io.Writer) (*raftNodeProces
 	stream := pki.NewStreamLayer(raftListener, tls, tls.Identity().Region, logger)
 	transport := cluster.NewStreamTransport(stream, logger)
 	raftLogger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: stderr})
-	node, err := openRaftNode(cfg.index, cfg.dir, transport, raftLogger)
+	node, err := openRaftNode(cfg.index, cfg.dir, transport, raftLogger) // closes transport on failure
 	if err != nil {
+		_ = grpcListener.Close()
 		return nil, err
 	}
-	n := &raftNodeProcess{raftNode: node, tls: tls}
-	if n.grpcListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		n.close()
-		return nil, err
-	}
-	return n, nil
+	return &raftNodeProcess{raftNode: node, tls: tls, grpcListener: grpcListener}, nil
 }
 
 // serve bootstraps the node with its peers and serves gRPC.

@@ -144,6 +144,8 @@ func TestRaftServerFlagsAreChecked(t *testing.T) {
 		{[]string{"raft-node", "-index", "3", "-nodes", "3", "-dir", "d", "-tls-dir", "x"}, 2, "-index 3: must be from 0 to -nodes minus 1"},
 		{[]string{"raft-node", "-tls-dir", "x"}, 2, "-dir is required"},
 		{[]string{"raft-node", "-dir", "d"}, 2, "-tls-dir is required"},
+		{[]string{"raft-server", "-tls-dir", "x", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"raft-node", "-dir", "d", "-tls-dir", "x", "extra"}, 2, `unexpected argument "extra"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			tmp := t.TempDir()
@@ -157,5 +159,22 @@ func TestRaftServerFlagsAreChecked(t *testing.T) {
 				t.Errorf("created %v", left)
 			}
 		})
+	}
+}
+
+func TestRaftNodeThatCannotOpenItsLogExitsWithTheReason(t *testing.T) {
+	serverDir, _ := issueBenchCerts(t, t.TempDir())
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	code := runArgs(context.Background(), []string{"raft-node", "-dir", filepath.Join(notADir, "node1"), "-tls-dir", serverDir},
+		&stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "not a directory") {
+		t.Errorf("exit %d, stderr %q; want 1 and the reason", code, stderr.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("announced %q though it never listened", stdout.String())
 	}
 }
