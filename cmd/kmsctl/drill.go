@@ -39,7 +39,9 @@ key version made before the cut must be listed in both (RPO: what is
 missing, must be 0). --failback then makes the first region the primary
 again. Each wait is bounded by --timeout.
 
-The keys stay afterwards, described "kmsctl drill RUN-ID: ...". The exit
+The keys stay afterwards, described "kmsctl drill RUN-ID: ...", unless
+--cleanup schedules their deletion (7 days, the shortest waiting period,
+replicas first) once the primary is back, whatever the drill found. The exit
 code is 0 only if every step passed and RPO is 0. Progress goes to
 standard error, the report to standard output: a table, or with
 --output json the same as JSON (the drill's default output is text).`,
@@ -50,6 +52,7 @@ standard error, the report to standard output: a table, or with
 		{name: "local", kind: kindString, metavar: "DIR", usage: "a scripts/dev-cluster.sh up DIR --regions ... deployment on this machine: the drill kills and restarts the primary's nodes itself, and connects with DIR/admin unless --tls-dir names another"},
 		{name: "timeout", kind: kindString, metavar: "DURATION", usage: "bound on each wait, such as 90s or 5m (default 2m)"},
 		{name: "failback", kind: kindBool, usage: "after the check, make the first region the primary again (planned) and time it"},
+		{name: "cleanup", kind: kindBool, usage: "at the end, schedule the drill's keys for deletion in both regions (7-day waiting period, replicas first)"},
 	},
 	run: runDrillCommand,
 }
@@ -69,6 +72,7 @@ type drillConfig struct {
 	local             string // absolute dev-cluster directory, or ""
 	timeout           time.Duration
 	failback          bool
+	cleanup           bool
 	output            string
 	query             query
 }
@@ -103,7 +107,7 @@ func runDrillCommand(r *request) (any, error) {
 // --output and --query) before anything is sent, so a typo never leaves
 // keys made and a region cut.
 func parseDrillConfig(flags flagValues, getenv func(string) string) (*drillConfig, error) {
-	cfg := &drillConfig{keys: drillDefaultKeys, timeout: drillDefaultTimeout, failback: flags.bool("failback")}
+	cfg := &drillConfig{keys: drillDefaultKeys, timeout: drillDefaultTimeout, failback: flags.bool("failback"), cleanup: flags.bool("cleanup")}
 
 	regions := strings.Split(flags.str("regions"), ",")
 	if len(regions) != 2 || regions[0] == "" || regions[1] == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/trent-kms/trent/node"
 	"github.com/trent-kms/trent/node/nodetest"
 	"github.com/trent-kms/trent/regions/membership"
+	"github.com/trent-kms/trent/transport/kmspb"
 )
 
 // regionActions cut an in-process region by closing every node and
@@ -97,7 +98,7 @@ func (a failedCut) Restore(context.Context) error {
 
 // drillAgainst runs a drill with keys keys and timeout against eu and us
 // and logs its progress and report.
-func drillAgainst(t *testing.T, eu, us *nodetest.Region, actions drillActions, keys int32, timeout string, failback bool) *drillReport {
+func drillAgainst(t *testing.T, eu, us *nodetest.Region, actions drillActions, keys int32, timeout string, failback, cleanup bool) *drillReport {
 	t.Helper()
 	cfg, err := parseDrillConfig(flagValues{
 		"regions":   "eu-1,us-1",
@@ -106,6 +107,7 @@ func drillAgainst(t *testing.T, eu, us *nodetest.Region, actions drillActions, k
 		"keys":      keys,
 		"timeout":   timeout,
 		"failback":  failback,
+		"cleanup":   cleanup,
 	}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +127,35 @@ func drillAgainst(t *testing.T, eu, us *nodetest.Region, actions drillActions, k
 	return report
 }
 
+// assertPendingDeletion checks that a drill's cleanup left each key
+// waiting 7 days for deletion: the replica in replicas pending deletion,
+// the primary in primaries waiting for it.
+func assertPendingDeletion(t *testing.T, keys []string, primaries, replicas *nodetest.Region) {
+	t.Helper()
+	if len(keys) == 0 {
+		t.Error("the drill reports no keys")
+	}
+	for _, id := range keys {
+		for region, want := range map[*nodetest.Region]string{primaries: "PendingReplicaDeletion", replicas: "PendingDeletion"} {
+			md := describeKey(t, region, id)
+			if md.GetKeyState() != want || md.GetPendingDeletionWindowInDays() != drillCleanupDays {
+				t.Errorf("key %s in %s after the cleanup: %s, window %d days; want %s, %d days",
+					id, md.GetRegion(), md.GetKeyState(), md.GetPendingDeletionWindowInDays(), want, drillCleanupDays)
+			}
+		}
+	}
+}
+
+// describeKey describes id on r's first node.
+func describeKey(t *testing.T, r *nodetest.Region, id string) *kmspb.KeyMetadata {
+	t.Helper()
+	out, err := r.KMS(0).DescribeKey(t.Context(), &kmspb.DescribeKeyRequest{KeyId: id})
+	if err != nil {
+		t.Fatalf("DescribeKey %s: %v", id, err)
+	}
+	return out.GetKeyMetadata()
+}
+
 func stepResults(r *drillReport) string {
 	var out []string
 	for _, s := range r.Steps {
@@ -133,17 +164,18 @@ func stepResults(r *drillReport) string {
 	return strings.Join(out, ", ")
 }
 
-// TestDrillAgainstTwoRegions runs the whole drill, failback included,
-// against two in-process regions, cutting eu-1 by closing its nodes: every
-// step passes and nothing from before the cut is lost. A second drill
+// TestDrillAgainstTwoRegions runs the whole drill, failback and cleanup
+// included, against two in-process regions, cutting eu-1 by closing its
+// nodes: every step passes, nothing from before the cut is lost, and the
+// drill's keys are left pending deletion in both regions. A second drill
 // whose cut fails stops there, and still restores what it may have cut.
 func TestDrillAgainstTwoRegions(t *testing.T) {
 	eu, us := drillRegions(t, 3)
-	report := drillAgainst(t, eu, us, regionActions{eu}, 2, "20s", true)
+	report := drillAgainst(t, eu, us, regionActions{eu}, 2, "20s", true, true)
 	if report.Result != drillOK {
 		t.Fatalf("drill result %s: %v", report.Result, report.failure())
 	}
-	if got, want := stepResults(report), "setup OK, cut OK, failover OK, restore OK, convergence OK, verify OK, failback OK"; got != want {
+	if got, want := stepResults(report), "setup OK, cut OK, failover OK, restore OK, convergence OK, verify OK, failback OK, cleanup OK"; got != want {
 		t.Errorf("steps: %s, want %s", got, want)
 	}
 	if report.RPO == nil || report.RPO.Lost != 0 || report.RPO.VersionsBeforeCut != 4 || report.RPO.CiphertextsBeforeCut != 8 {
@@ -158,16 +190,23 @@ func TestDrillAgainstTwoRegions(t *testing.T) {
 	if notes := strings.Join(report.step("failover").Notes, "\n"); !strings.Contains(notes, "2 pending until eu-1 returns") {
 		t.Errorf("failover notes do not report the rotation held back:\n%s", notes)
 	}
+	if notes := strings.Join(report.step("cleanup").Notes, "\n"); !strings.Contains(notes, "2 of 2 keys scheduled for deletion in 7 days in both regions") {
+		t.Errorf("cleanup notes:\n%s", notes)
+	}
+	// After the failback eu-1 holds the primaries, us-1 the replicas.
+	assertPendingDeletion(t, report.Keys, eu, us)
 
 	// The regions are as the drill found them: eu-1 primary again.
 	restored := 0
-	report = drillAgainst(t, eu, us, failedCut{&restored}, 1, "20s", false)
-	if got, want := stepResults(report), "setup OK, cut FAIL, failover SKIPPED, restore OK, convergence SKIPPED, verify SKIPPED, failback SKIPPED"; got != want {
+	report = drillAgainst(t, eu, us, failedCut{&restored}, 1, "20s", false, true)
+	if got, want := stepResults(report), "setup OK, cut FAIL, failover SKIPPED, restore OK, convergence SKIPPED, verify SKIPPED, failback SKIPPED, cleanup OK"; got != want {
 		t.Errorf("steps: %s, want %s", got, want)
 	}
 	if restored != 1 {
 		t.Errorf("restored %d times after a failed cut, want 1", restored)
 	}
+	// A failed drill still deletes its keys when asked: eu-1 stayed primary.
+	assertPendingDeletion(t, report.Keys, eu, us)
 	if err := report.failure(); err == nil || !strings.Contains(err.Error(), "cut failed (cutting eu-1 off: the operator gave up)") {
 		t.Errorf("failure: %v", err)
 	}

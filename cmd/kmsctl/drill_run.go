@@ -172,6 +172,15 @@ func runDrill(ctx context.Context, cfg *drillConfig, kms map[string]kmspb.KMSCli
 	default:
 		d.step("failback", d.failbackStep)
 	}
+	switch {
+	case !cfg.cleanup:
+		d.skip("cleanup", "not asked for (--cleanup)")
+	case ok && !restored:
+		d.skip("cleanup", "the primary is not back")
+	default:
+		// Also after a failed setup: the keys it made are deleted too.
+		d.step("cleanup", d.cleanup)
+	}
 	d.report.finish()
 	return d.report
 }
@@ -317,11 +326,18 @@ func (d *drill) describe(ctx context.Context, region, id string) (*kmspb.KeyMeta
 		out, err = d.kms[region].DescribeKey(ctx, &kmspb.DescribeKeyRequest{KeyId: id})
 		return err
 	})
+	if status.Code(err) == codes.NotFound {
+		return nil, fmt.Errorf("%w: %w", errNoSuchKey, apiError("DescribeKey", region, err))
+	}
 	if err != nil {
 		return nil, apiError("DescribeKey", region, err)
 	}
 	return out.GetKeyMetadata(), nil
 }
+
+// errNoSuchKey is wrapped by describe's error when the region has no such
+// key.
+var errNoSuchKey = errors.New("no such key")
 
 // rotations lists a key's rotations (KeyMaterialIds) in region, every page.
 func (d *drill) rotations(ctx context.Context, region, id string) ([]string, error) {

@@ -33,8 +33,8 @@ func TestDrillConfigDefaults(t *testing.T) {
 	if cfg.endpoints["eu-1"] != "[::1]:7420" || cfg.endpoints["us-1"] != "10.1.0.1:7420" || len(cfg.endpoints) != 2 {
 		t.Errorf("endpoints %v", cfg.endpoints)
 	}
-	if cfg.keys != 5 || cfg.timeout != 2*time.Minute || cfg.output != "text" || cfg.failback || cfg.local != "" {
-		t.Errorf("defaults: keys %d, timeout %v, output %q, failback %v, local %q", cfg.keys, cfg.timeout, cfg.output, cfg.failback, cfg.local)
+	if cfg.keys != 5 || cfg.timeout != 2*time.Minute || cfg.output != "text" || cfg.failback || cfg.cleanup || cfg.local != "" {
+		t.Errorf("defaults: keys %d, timeout %v, output %q, failback %v, cleanup %v, local %q", cfg.keys, cfg.timeout, cfg.output, cfg.failback, cfg.cleanup, cfg.local)
 	}
 	if cfg.tlsDir != "/etc/trent/admin" {
 		t.Errorf("tls dir %q, want $%s", cfg.tlsDir, tlsDirEnv)
@@ -42,13 +42,13 @@ func TestDrillConfigDefaults(t *testing.T) {
 
 	cfg, err = parseDrillConfig(flagValues{
 		"regions": "a,b", "endpoints": "a=h:1,b=h:2", "keys": int32(100), "timeout": "90s",
-		"failback": true, "output": "json", "query": "RPO.Lost", "tls-dir": "certs",
+		"failback": true, "cleanup": true, "output": "json", "query": "RPO.Lost", "tls-dir": "certs",
 	}, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.keys != 100 || cfg.timeout != 90*time.Second || !cfg.failback || cfg.output != "json" || cfg.query == nil || cfg.tlsDir != "certs" {
-		t.Errorf("given: keys %d, timeout %v, failback %v, output %q, query %v, tls dir %q", cfg.keys, cfg.timeout, cfg.failback, cfg.output, cfg.query, cfg.tlsDir)
+	if cfg.keys != 100 || cfg.timeout != 90*time.Second || !cfg.failback || !cfg.cleanup || cfg.output != "json" || cfg.query == nil || cfg.tlsDir != "certs" {
+		t.Errorf("given: keys %d, timeout %v, failback %v, cleanup %v, output %q, query %v, tls dir %q", cfg.keys, cfg.timeout, cfg.failback, cfg.cleanup, cfg.output, cfg.query, cfg.tlsDir)
 	}
 }
 
@@ -154,7 +154,7 @@ func TestDrillCommandLine(t *testing.T) {
 	}
 	r = runKmsctl("", "drill", "--help").mustSucceed(t)
 	for _, want := range []string{
-		"usage: kmsctl drill --regions PRIMARY,SURVIVOR [--endpoints REGION=HOST:PORT,REGION=HOST:PORT] [--keys N] [--local DIR] [--timeout DURATION] [--failback | --no-failback]",
+		"usage: kmsctl drill --regions PRIMARY,SURVIVOR [--endpoints REGION=HOST:PORT,REGION=HOST:PORT] [--keys N] [--local DIR] [--timeout DURATION] [--failback | --no-failback] [--cleanup | --no-cleanup]",
 		"Rehearse the loss of a region",
 		"update-primary-region --force",
 		"  --local DIR ",
