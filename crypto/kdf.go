@@ -1,7 +1,8 @@
 package crypto
 
 import (
-	"crypto/hkdf"
+	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 )
@@ -29,11 +30,58 @@ func deriveCallKey(dst *[BackingKeySize]byte, backingKey *Secret, salt []byte) e
 	if len(salt) != SaltSize {
 		return fmt.Errorf("%w: salt: length %d, want %d bytes", ErrInvalidLength, len(salt), SaltSize)
 	}
-	k, err := hkdf.Key(sha256.New, backingKey.Bytes(), salt, callKeyInfo, BackingKeySize)
-	if err != nil {
-		return fmt.Errorf("derive call key: %w", err)
-	}
-	copy(dst[:], k)
-	clear(k)
+	// HKDF (RFC 5869) with one block of output: Extract, PRK = HMAC(salt,
+	// backing key); Expand, OKM = HMAC(PRK, info || 0x01). Written out
+	// with sha256.Sum256 on stack buffers because crypto/hkdf, through
+	// hash.Hash, allocates 16 objects (1.2 KB) a call, and this runs on
+	// every Encrypt and Decrypt (BenchmarkDeriveCallKey). The result is
+	// checked against crypto/hkdf in the tests.
+	var prk [sha256.Size]byte
+	hmacSHA256(&prk, salt, backingKey.Bytes())
+	var info [len(callKeyInfo) + 1]byte
+	copy(info[:], callKeyInfo)
+	info[len(callKeyInfo)] = 1
+	hmacSHA256(dst, prk[:], info[:])
+	clear(prk[:])
 	return nil
+}
+
+// hmacMaxMessage is the longest message hmacSHA256 handles on the stack:
+// a backing key, or the info string and its counter byte.
+const hmacMaxMessage = max(BackingKeySize, len(callKeyInfo)+1)
+
+// hmacSHA256 sets mac to HMAC-SHA256(key, msg) (RFC 2104). A key of at
+// most one block and a message of at most hmacMaxMessage bytes, the sizes
+// a call key's derivation uses, take no allocation; other sizes go through
+// crypto/hmac. The key's padded copies are cleared before returning.
+func hmacSHA256(mac *[sha256.Size]byte, key, msg []byte) {
+	if len(key) > sha256.BlockSize || len(msg) > hmacMaxMessage {
+		// Copies, so that the fast path's arguments stay on the stack.
+		*mac = hmacSHA256Slow(bytes.Clone(key), bytes.Clone(msg))
+		return
+	}
+	var buf [sha256.BlockSize + max(hmacMaxMessage, sha256.Size)]byte
+	pad := buf[:sha256.BlockSize]
+	copy(pad, key)
+	for i := range pad {
+		pad[i] ^= 0x36
+	}
+	n := sha256.BlockSize + copy(buf[sha256.BlockSize:], msg)
+	inner := sha256.Sum256(buf[:n])
+	clear(buf[sha256.BlockSize:])
+	for i := range pad {
+		pad[i] ^= 0x36 ^ 0x5c
+	}
+	n = sha256.BlockSize + copy(buf[sha256.BlockSize:], inner[:])
+	*mac = sha256.Sum256(buf[:n])
+	clear(buf[:])
+	clear(inner[:])
+}
+
+func hmacSHA256Slow(key, msg []byte) (mac [sha256.Size]byte) {
+	h := hmac.New(sha256.New, key)
+	h.Write(msg)
+	copy(mac[:], h.Sum(nil))
+	clear(key)
+	return mac
 }
