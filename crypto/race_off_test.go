@@ -1,5 +1,0 @@
-//go:build !race
-
-package crypto
-
-const raceEnabled = false
