@@ -40,8 +40,9 @@ missing, must be 0). --failback then makes the first region the primary
 again. Each wait is bounded by --timeout.
 
 The keys stay afterwards, described "kmsctl drill RUN-ID: ...", unless
---cleanup schedules their deletion (7 days, the shortest waiting period,
-replicas first) once the primary is back, whatever the drill found. The exit
+--cleanup schedules their deletion once the primary is back, whatever the
+drill found: each replica with the shortest waiting period, 7 days, then
+each primary, whose 7 days start when its last replica is gone. The exit
 code is 0 only if every step passed and RPO is 0. Progress goes to
 standard error, the report to standard output: a table, or with
 --output json the same as JSON (the drill's default output is text).`,

@@ -15,7 +15,8 @@ const drillCleanupDays = 7
 
 // cleanup schedules the deletion of every key the drill made, in both
 // regions. Each replica goes first; a primary whose replicas are not yet
-// deleted then waits in PendingReplicaDeletion, as in AWS KMS. A key
+// deleted then waits in PendingReplicaDeletion, and its own waiting period
+// starts when the last one is gone, as in AWS KMS. A key
 // already pending deletion (a retried request that had gone through) is
 // left as it is.
 func (d *drill) cleanup(ctx context.Context, s *drillStep) error {
@@ -52,8 +53,8 @@ func (d *drill) cleanup(ctx context.Context, s *drillStep) error {
 		s.notef("the drill made no keys")
 		return nil
 	}
-	s.notef("%d of %s scheduled for deletion in %d days in both regions, replicas first",
-		done, plural(len(d.keys), "key"), drillCleanupDays)
+	s.notef("%d of %s scheduled for deletion in both regions, replicas first: each replica in %d days, each primary %d days after its last replica",
+		done, plural(len(d.keys), "key"), drillCleanupDays, drillCleanupDays)
 	return nil
 }
 

@@ -190,7 +190,7 @@ func TestDrillAgainstTwoRegions(t *testing.T) {
 	if notes := strings.Join(report.step("failover").Notes, "\n"); !strings.Contains(notes, "2 pending until eu-1 returns") {
 		t.Errorf("failover notes do not report the rotation held back:\n%s", notes)
 	}
-	if notes := strings.Join(report.step("cleanup").Notes, "\n"); !strings.Contains(notes, "2 of 2 keys scheduled for deletion in 7 days in both regions") {
+	if notes := strings.Join(report.step("cleanup").Notes, "\n"); !strings.Contains(notes, "2 of 2 keys scheduled for deletion in both regions, replicas first: each replica in 7 days, each primary 7 days after its last replica") {
 		t.Errorf("cleanup notes:\n%s", notes)
 	}
 	// After the failback eu-1 holds the primaries, us-1 the replicas.
